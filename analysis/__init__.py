@@ -1,0 +1,1 @@
+"""Django app: scoring, reports and exports. The framework-free statistics are `analysis.stats`."""

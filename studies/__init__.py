@@ -1,0 +1,1 @@
+"""Django app: studies, groups, participants and the participant pages."""
