@@ -1,0 +1,321 @@
+"""Fidelity of ICE's approximate models, swept over the number of concepts c'.
+
+Each class j has its own reducer R_j fitted on its training images' activations,
+and the approximate logit of class j is F̂_j(I) = C(R_j⁻¹(R_j(E(I))))_j
+(Zhang et al. 2021, "Fidelity for Approximate Models"). On held-out images:
+
+- classification: the approximate prediction is the argmax of F̂_j over the top-k
+  (default 5) classes j of the model's logits F; Fid_c is the share of images where
+  it equals argmax F, and accuracy the share where it equals the ground truth;
+- regression: for the images of class g,
+  Fid_r_g = Σ|F_g − F̂_g| / (Σ|F_g| + ε), reported as the mean over classes.
+
+When the sweep covers only some of the model's classes, F is restricted to those
+classes (the model is read as a classifier over them), so both sides compete over
+the same candidates; with every class covered this is the paper's protocol.
+Everything runs on precomputed activations, so the CNN runs once.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+
+from .devices import resolve_device
+from .explainer import approximate_logits
+from .features import FeatureExtractor, Head, check_activations
+
+DEFAULT_REDUCERS = ("nmf", "pca", "kmeans")
+DEFAULT_N_COMPONENTS = tuple(range(5, 55, 5))
+DEFAULT_EPSILON = 1e-8
+ProgressCallback = Callable[[int, int], None]
+_TABLE_COLUMNS = ["reducer", "n_components", "fid_c", "fid_r", "accuracy", "n_test_images", "fit_seconds", "eval_seconds"]
+
+
+@dataclass(frozen=True)
+class FidelitySweep:
+    """Results of :func:`fidelity_sweep`.
+
+    Attributes
+    ----------
+    table : one row per (reducer, n_components) with columns reducer, n_components,
+        fid_c, fid_r, accuracy, n_test_images, fit_seconds, eval_seconds.
+    per_class : one row per (reducer, n_components, class) with fid_r and n_images.
+    model_accuracy : the model's own accuracy on the test images (over the swept classes).
+    classes : the class indices swept, in column order.
+    top_k, random_state, epsilon : the settings used.
+    """
+
+    table: pd.DataFrame
+    per_class: pd.DataFrame
+    model_accuracy: float
+    classes: tuple[int, ...]
+    top_k: int
+    random_state: int | None
+    epsilon: float = DEFAULT_EPSILON
+    settings: dict = field(default_factory=dict)
+
+    def smallest_n_components(self, reducer: str, fid_c: float | None = None, fid_r: float | None = None) -> int | None:
+        """The smallest c' whose Fid_c ≥ ``fid_c`` and Fid_r ≤ ``fid_r`` (None when none does)."""
+        if fid_c is None and fid_r is None:
+            raise ValueError("give a target: fid_c (at least this share) and/or fid_r (at most this error).")
+        rows = self.table[self.table["reducer"] == reducer]
+        if rows.empty:
+            raise ValueError(f"reducer={reducer!r} is not in this sweep; it has {sorted(set(self.table['reducer']))}.")
+        meets = np.ones(len(rows), dtype=bool)
+        if fid_c is not None:
+            meets &= rows["fid_c"].to_numpy() >= fid_c
+        if fid_r is not None:
+            meets &= rows["fid_r"].to_numpy() <= fid_r
+        candidates = rows["n_components"].to_numpy()[meets]
+        return int(candidates.min()) if candidates.size else None
+
+    def figure(self) -> Figure:
+        """Accuracy, Fid_c and Fid_r against c', one line per reducer (the paper's Figure 3)."""
+        figure = Figure(figsize=(12, 3.6), layout="constrained")
+        axes = figure.subplots(1, 3)
+        panels = [("accuracy", "Accuracy of F̂"), ("fid_c", "Fid_c (higher is better)"), ("fid_r", "Fid_r (lower is better)")]
+        for axis, (column, title) in zip(axes, panels, strict=True):
+            for reducer, rows in self.table.groupby("reducer", sort=False):
+                rows = rows.sort_values("n_components")
+                axis.plot(rows["n_components"], rows[column], marker="o", label=str(reducer))
+            axis.set_title(title)
+            axis.set_xlabel("number of concepts c'")
+            axis.grid(alpha=0.3)
+        axes[0].axhline(self.model_accuracy, color="grey", linestyle="--", label="CNN")
+        axes[0].legend()
+        return figure
+
+
+def fidelity_scores(
+    logits: np.ndarray | torch.Tensor,
+    approximate: np.ndarray | torch.Tensor,
+    labels: np.ndarray | torch.Tensor,
+    *,
+    top_k: int = 5,
+    epsilon: float = DEFAULT_EPSILON,
+) -> dict[str, object]:
+    """Fid_c, Fid_r and accuracy of an approximate model on a set of images.
+
+    Parameters
+    ----------
+    logits : (n, m) the model's logits F over m classes.
+    approximate : (n, m) F̂_j(i); only the entries of each image's top-k classes
+        and of its ground-truth class are read (others may be NaN).
+    labels : (n,) ground-truth class of each image, as a column index 0..m-1.
+    top_k : candidates for the approximate prediction.
+    epsilon : added to the denominator of Fid_r.
+
+    Returns
+    -------
+    dict with fid_c, accuracy, fid_r (mean over the classes present) and
+    fid_r_per_class ({column: Fid_r of that class's images}).
+    """
+    F, F_hat, y = (np.asarray(_cpu(x), dtype=np.float64) for x in (logits, approximate, labels))
+    y = y.astype(np.int64)
+    if F.ndim != 2 or F.shape != F_hat.shape or y.shape != (F.shape[0],) or F.shape[0] == 0:
+        raise ValueError(f"logits {F.shape}, approximate {F_hat.shape}, labels {y.shape}: expected (n, m), (n, m), (n,), n >= 1.")
+    rows = np.arange(F.shape[0])
+    candidates = np.argsort(-F, axis=1, kind="stable")[:, : min(top_k, F.shape[1])]
+    candidate_scores = F_hat[rows[:, None], candidates]
+    if np.isnan(candidate_scores).any() or np.isnan(F_hat[rows, y]).any():
+        raise ValueError("approximate has NaN where a top-k or ground-truth entry is needed.")
+    predicted = candidates[rows, np.argmax(candidate_scores, axis=1)]
+    per_class = {
+        int(g): float(np.abs(F[y == g, g] - F_hat[y == g, g]).sum() / (np.abs(F[y == g, g]).sum() + epsilon))
+        for g in np.unique(y)
+    }
+    return {
+        "fid_c": float(np.mean(predicted == np.argmax(F, axis=1))),
+        "accuracy": float(np.mean(predicted == y)),
+        "fid_r": float(np.mean(list(per_class.values()))),
+        "fid_r_per_class": per_class,
+    }
+
+
+def fidelity_sweep(
+    head: Head,
+    train_features: Mapping[int, torch.Tensor | np.ndarray],
+    test_features: Mapping[int, torch.Tensor | np.ndarray],
+    *,
+    reducers: Sequence[str] = DEFAULT_REDUCERS,
+    n_components: Iterable[int] = DEFAULT_N_COMPONENTS,
+    top_k: int = 5,
+    random_state: int | None = 0,
+    device: str | torch.device = "auto",
+    batch_size: int = 64,
+    epsilon: float = DEFAULT_EPSILON,
+    progress: ProgressCallback | None = None,
+) -> FidelitySweep:
+    """Sweep reducers × c' and measure the approximate models' fidelity on held-out images.
+
+    Parameters
+    ----------
+    head : the head C after the layer (``FeatureExtractor(model, layer).head``).
+    train_features : {class index: activations (n, h, w, c)} to fit each class's reducer.
+    test_features : {class index: activations (n, h, w, c)} of held-out images; every
+        key must also be in ``train_features``.
+    reducers : reducer names, e.g. ("nmf", "pca", "kmeans").
+    n_components : the c' values.
+    top_k : candidate classes of the approximate prediction (the paper: 5).
+    random_state : seed of every reducer.
+    device : where the reducers run.
+    batch_size : images per transform / head call.
+    epsilon : added to Fid_r's denominator.
+    progress : called as ``progress(done, total)`` after each class's reducer.
+    """
+    classes = sorted(int(g) for g in train_features)
+    if not classes:
+        raise ValueError("train_features is empty; give at least one class's activations.")
+    _check_keys(classes, test_features)
+    n_components = _check_settings(reducers, n_components, top_k)
+    device = resolve_device(device)
+    test = _TestSet.build(head, test_features, classes, top_k, batch_size)
+    total, done, rows, per_class = len(reducers) * len(n_components) * len(classes), 0, [], []
+    for name in reducers:
+        for k in n_components:
+            approximate = np.full(test.logits.shape, np.nan, dtype=np.float32)
+            fit_seconds = eval_seconds = 0.0
+            for column, g in enumerate(classes):
+                started = time.perf_counter()
+                reducer = _fit_class_reducer(name, k, random_state, device, g, train_features[g])
+                fit_seconds += time.perf_counter() - started
+                started = time.perf_counter()
+                needed = test.needed[column]
+                if needed.size:
+                    values = approximate_logits(
+                        head, reducer, test.gather(needed), batch_size=batch_size, device=device,
+                        classes=torch.tensor([g], device=head.device),
+                    )
+                    approximate[needed, column] = values[:, 0].cpu().numpy()
+                eval_seconds += time.perf_counter() - started
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+            scores = fidelity_scores(test.logits, approximate, test.labels, top_k=top_k, epsilon=epsilon)
+            rows.append({
+                "reducer": name, "n_components": k, "fid_c": scores["fid_c"], "fid_r": scores["fid_r"],
+                "accuracy": scores["accuracy"], "n_test_images": test.n_images,
+                "fit_seconds": fit_seconds, "eval_seconds": eval_seconds,
+            })
+            per_class.extend(
+                {"reducer": name, "n_components": k, "class_index": classes[c], "fid_r": value,
+                 "n_images": int((test.labels == c).sum())}
+                for c, value in scores["fid_r_per_class"].items()
+            )
+    return FidelitySweep(
+        table=pd.DataFrame(rows, columns=_TABLE_COLUMNS), per_class=pd.DataFrame(per_class),
+        model_accuracy=float(np.mean(test.logits.argmax(axis=1) == test.labels)),
+        classes=tuple(classes), top_k=top_k, random_state=random_state, epsilon=epsilon,
+        settings={"reducers": list(reducers), "n_components": n_components, "batch_size": batch_size},
+    )
+
+
+def fidelity_sweep_images(
+    model: torch.nn.Module,
+    layer: str,
+    train_images: Mapping[int, torch.Tensor | Iterable[torch.Tensor]],
+    test_images: Mapping[int, torch.Tensor | Iterable[torch.Tensor]],
+    *,
+    device: str | torch.device = "auto",
+    batch_size: int = 32,
+    **kwargs: object,
+) -> FidelitySweep:
+    """:func:`fidelity_sweep` from images: {class index: images (n, 3, H, W) or batches}.
+
+    The CNN runs once per image; keyword arguments go to :func:`fidelity_sweep`.
+    """
+    extractor = FeatureExtractor(model, layer, device=device)
+
+    def features(images: torch.Tensor | Iterable[torch.Tensor]) -> torch.Tensor:
+        batches = images.split(batch_size) if isinstance(images, torch.Tensor) else images
+        return extractor.extract(batches)
+
+    train = {g: features(images) for g, images in train_images.items()}
+    test = {g: features(images) for g, images in test_images.items()}
+    first_class = next(iter(test_images))
+    if isinstance(test_images[first_class], torch.Tensor):
+        extractor.verify_head(test_images[first_class][:2], test[first_class][:2])
+    return fidelity_sweep(extractor.head, train, test, device=device, batch_size=batch_size, **kwargs)
+
+
+@dataclass
+class _TestSet:
+    """Held-out activations, the model's logits over the swept classes, and who needs which F̂_j."""
+
+    parts: list[torch.Tensor]
+    offsets: np.ndarray  # start row of each part
+    logits: np.ndarray  # (n, m)
+    labels: np.ndarray  # (n,) column index of the ground truth
+    needed: list[np.ndarray]  # per column j: rows whose top-k or ground truth is j
+
+    @property
+    def n_images(self) -> int:
+        return int(self.labels.shape[0])
+
+    @classmethod
+    def build(cls, head: Head, features: Mapping, classes: list[int], top_k: int, batch_size: int) -> _TestSet:
+        parts, labels, logits = [], [], []
+        for g, activations in features.items():
+            activations = check_activations(activations)
+            if activations.shape[0] == 0:
+                raise ValueError(f"test_features[{g}] is empty; drop the class or give it held-out images.")
+            parts.append(activations)
+            labels.append(np.full(activations.shape[0], classes.index(int(g))))
+            logits.extend(head(batch)[:, classes].cpu().numpy() for batch in activations.split(batch_size))
+        logits_array, labels_array = np.concatenate(logits), np.concatenate(labels)
+        # Only F̂_j of an image's top-k classes and of its ground truth is ever read.
+        top = np.argsort(-logits_array, axis=1, kind="stable")[:, : min(top_k, len(classes))]
+        needed = [np.flatnonzero((top == j).any(axis=1) | (labels_array == j)) for j in range(len(classes))]
+        offsets = np.cumsum([0] + [p.shape[0] for p in parts[:-1]])
+        return cls(parts, offsets, logits_array, labels_array, needed)
+
+    def gather(self, rows: np.ndarray) -> torch.Tensor:
+        """Activations of the given global rows, shape (len(rows), h, w, c), in row order."""
+        part_of = np.searchsorted(self.offsets, rows, side="right") - 1
+        pieces = [self.parts[p][torch.from_numpy(rows[part_of == p] - self.offsets[p])] for p in np.unique(part_of)]
+        return torch.cat(pieces)
+
+
+def _fit_class_reducer(name: str, k: int, random_state: int | None, device: torch.device, g: int, activations) -> object:
+    from .reducers import make_reducer
+
+    activations = check_activations(activations)
+    reducer = make_reducer(name, k, random_state=random_state, device=device, input_name=f"class {g}")
+    try:
+        return reducer.fit(activations.reshape(-1, activations.shape[-1]).to(device))
+    except ValueError as error:
+        raise ValueError(f"fitting {name} with {k} components on class {g}: {error}") from error
+
+
+def _check_settings(reducers: Sequence[str], n_components: Iterable[int], top_k: int) -> list[int]:
+    from .reducers import REDUCERS
+
+    unknown = [name for name in reducers if not isinstance(name, str) or name.lower() not in REDUCERS]
+    if not reducers or unknown:
+        raise ValueError(f"reducers={list(reducers)!r}; choose one or more of {sorted(REDUCERS)}.")
+    values = list(n_components)
+    if not values or any(isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1 for k in values):
+        raise ValueError(f"n_components={values!r}; give positive ints, e.g. range(5, 55, 5).")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"top_k={top_k!r}; use a positive int (the paper uses 5).")
+    return [int(k) for k in values]
+
+
+def _check_keys(classes: list[int], test_features: Mapping) -> None:
+    if not test_features:
+        raise ValueError("test_features is empty; give held-out activations for at least one class.")
+    missing = sorted(set(int(g) for g in test_features) - set(classes))
+    if missing:
+        raise ValueError(
+            f"test_features has classes {missing} without training activations; every test class needs its explainer."
+        )
+
+
+def _cpu(x: object) -> object:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
