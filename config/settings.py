@@ -22,6 +22,8 @@ ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],tests
 
 # Where every generated file goes: datasets, checkpoints, feature banks, stimuli, reports.
 ICELAB_HOME = Path(envstr("ICELAB_HOME", str(BASE_DIR / "var"))).resolve()
+# DataLoader worker processes that decode images for feature extraction (0 = in-process).
+ICELAB_LOADER_WORKERS = envint("ICELAB_LOADER_WORKERS", "2")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -64,9 +66,14 @@ TEMPLATES = [
     },
 ]
 
+_DATABASE_URL = envstr("DATABASE_URL", "")
+if not _DATABASE_URL:
+    # The embedded default: SQLite inside ICELAB_HOME, which must exist before SQLite opens the file.
+    ICELAB_HOME.mkdir(parents=True, exist_ok=True)
+    _DATABASE_URL = f"sqlite:///{ICELAB_HOME / 'icelab.sqlite3'}"
 DATABASES = {
     "default": dj_database_url.parse(
-        envstr("DATABASE_URL", f"sqlite:///{ICELAB_HOME / 'icelab.sqlite3'}"),
+        _DATABASE_URL,
         conn_max_age=envint("DATABASE_CONN_MAX_AGE", "0"),
     )
 }
