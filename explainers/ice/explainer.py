@@ -143,7 +143,10 @@ class ConceptExplainer:
         if not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 1:
             raise ValueError(f"batch_size={self.batch_size!r}; use a positive int such as 32.")
         self.device_ = resolve_device(self.device)
-        self.extractor_ = FeatureExtractor(self.model, self.layer, device=self.device_)
+        # Models from load_classifier know their input size; the general head's dummy images need it.
+        size = getattr(self.model, "icelab_meta", {}).get("input_size")
+        self.extractor_ = FeatureExtractor(self.model, self.layer, device=self.device_,
+                                           input_size=(size, size) if size else None)
         self.head_: Head = self.extractor_.head
 
     def _checked_activations(self, activations: torch.Tensor | np.ndarray, target_class: int) -> torch.Tensor:

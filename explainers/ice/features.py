@@ -110,7 +110,9 @@ class GeneralHead:
         handle = self._module.register_forward_hook(lambda module, inputs, output: replacement)
         try:
             self.model.eval()
-            dummy = torch.zeros((1, 3, *self.input_size), device=self.device)
+            # One dummy image per activation: with a batch of 1, a layer that is not a clean cut
+            # (e.g. inside a residual block) would broadcast against earlier tensors silently.
+            dummy = torch.zeros((len(replacement), 3, *self.input_size), device=self.device)
             return model_logits(self.model(dummy)).float()
         finally:
             handle.remove()
