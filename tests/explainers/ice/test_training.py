@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -278,10 +277,9 @@ def _synthetic(tmp_path_factory, name: str, **kwargs) -> Path:
 
 
 @pytest.mark.slow
-def test_full_synthetic_dataset_reaches_95_percent_within_5_minutes(tmp_path_factory):
+def test_full_synthetic_dataset_reaches_95_percent(tmp_path_factory):
+    # The time budget (5 minutes on 2 cores) is a benchmark figure in docs/PERFORMANCE.md,
+    # never a timed assertion: a shared CI machine would make it flaky.
     data = _synthetic(tmp_path_factory, "synthetic20")
-    started = time.perf_counter()
     result = train_classifier(data, out=tmp_path_factory.getbasetemp() / "synthetic20.pt", seed=0, progress=False)
-    elapsed = time.perf_counter() - started
     assert result.test_accuracy >= 0.95, result
-    assert elapsed <= 300, f"{elapsed:.0f} s (training {result.seconds:.0f} s); was the CPU shared?"
