@@ -1,0 +1,158 @@
+"""The demo: ICE Lab's whole job on the embedded default, one step after another.
+
+Every step reuses what an earlier run made (the dataset, the checkpoint, the feature
+bank, fitted runs), so running the demo again is quick. It returns one JSON-ready dict.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from PIL import Image
+
+from explainers.ice.alignment import align_concepts, alignment_summary, stack_part_masks
+from explainers.ice.classifiers import classifier_meta
+from explainers.ice.explainer import ConceptExplainer
+from explainers.ice.feature_bank import FeatureBank
+from explainers.ice.fidelity import fidelity_sweep
+from explainers.ice.figures import render_local_explanation
+from explainers.ice.prototypes import prototype_gallery
+from explainers.ice.synthetic import SyntheticDataset
+from explainers.ice.training import train_classifier
+
+Say = Callable[[str], None]
+
+DEMO_SEED = 0
+DEMO_LAYER = "layer4"
+DEMO_CLASSIFIER = "synthetic-default"
+# A short sweep keeps the demo to minutes; `manage.py fidelity_sweep` runs the full 5..50.
+DEMO_SWEEP_COMPONENTS = (5, 10, 20)
+DEMO_REDUCERS = ("nmf", "pca", "kmeans")
+
+
+def demo_scenario(*, say: Say = lambda message: None) -> tuple[Any, Any]:
+    """The embedded default scenario (synthetic dataset + default classifier + layer4), made or reused."""
+    from explainers.services import classifier_create, dataset_create_synthetic, scenario_create
+
+    home = Path(settings.ICELAB_HOME)
+    say("1/4 synthetic concept dataset")
+    dataset = dataset_create_synthetic(seed=DEMO_SEED)
+    say("2/4 default classifier (trained once, then reused)")
+    trained = train_classifier(dataset.path, out=home / "classifiers" / f"{DEMO_CLASSIFIER}.pt",
+                               seed=DEMO_SEED, progress=False)
+    classifier = classifier_create(name=DEMO_CLASSIFIER, checkpoint=str(trained.checkpoint))
+    scenario = scenario_create(dataset=dataset, classifier=classifier, layer=DEMO_LAYER)
+    return scenario, trained
+
+
+def run_demo(*, say: Say = lambda message: None) -> dict[str, Any]:
+    """Run every step of the demo and return its summary."""
+    from explainers.services import explainer_runs_fit, manifest_export, stimulus_set_build
+
+    started = time.perf_counter()
+    home = Path(settings.ICELAB_HOME)
+    out = home / "demo"
+    out.mkdir(parents=True, exist_ok=True)
+    scenario, trained = demo_scenario(say=say)
+    summary: dict[str, Any] = {
+        "icelab_home": str(home),
+        "dataset_dir": scenario.dataset.path,
+        "classifier": str(trained.checkpoint),
+        "test_accuracy": round(trained.test_accuracy, 4),
+        "scenario": {"id": scenario.pk, "name": scenario.name, "layer": scenario.layer},
+    }
+    say("3/4 ICE core: exact explanation, fidelity sweep, concept-part alignment")
+    summary["core"] = core_showcase(scenario, out, say=say)
+
+    say("4/4 study explainers and stimulus sets")
+    sets = []
+    for reducer in DEMO_REDUCERS:
+        explainer_runs_fit(scenario=scenario, reducer=reducer, n_components=10, seed=DEMO_SEED)
+        sets.append(stimulus_set_build(scenario=scenario, reducer=reducer, seed=DEMO_SEED))
+    summary["stimulus_sets"] = [{"id": s.pk, "reducer": s.reducer, "trials": s.trials.count()} for s in sets]
+    summary["manifest"] = str(manifest_export(out=out / "manifest.json", stimulus_sets=sets))
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    return summary
+
+
+def _split_features(scenario, bank: FeatureBank, split: str) -> dict[int, Any]:
+    from explainers.services.scenarios import scenario_class_features
+
+    return {g: scenario_class_features(scenario=scenario, bank=bank, split=split, class_name=name)
+            for g, name in enumerate(scenario.dataset.class_names)}
+
+
+def core_showcase(scenario, out: Path, *, say: Say) -> dict[str, Any]:
+    """Explain one image exactly, sweep fidelity, align concepts with parts."""
+    from explainers.services.scenarios import scenario_feature_bank
+
+    data = SyntheticDataset(scenario.dataset.path)
+    bank = scenario_feature_bank(scenario=scenario)
+    model = bank.extractor.model
+    train = _split_features(scenario, bank, "train")
+    test = _split_features(scenario, bank, "test")
+
+    target = 0
+    explainer = ConceptExplainer(model, scenario.layer, "nmf", 10, random_state=DEMO_SEED)
+    explainer.fit_features(np.asarray(train[target].features), target)
+    explanation = explainer.explain_features(np.asarray(test[target].features[:1]))
+    reconstructed = explanation.contributions.sum(0) + explanation.residual + explanation.bias
+    figure_path = _render_explanation(explainer, explanation, test[target], data.classes[target], out)
+
+    say("   fidelity sweep")
+    sweep = fidelity_sweep(
+        bank.extractor.head,
+        {g: np.asarray(e.features) for g, e in train.items()},
+        {g: np.asarray(e.features) for g, e in test.items()},
+        n_components=DEMO_SWEEP_COMPONENTS, random_state=DEMO_SEED,
+    )
+    sweep.table.to_csv(out / "fidelity.csv", index=False)
+    sweep.figure().savefig(out / "fidelity.png", dpi=120)
+
+    return {
+        "layer": scenario.layer,
+        "concept_map_size": list(train[target].features.shape[1:3]),
+        "explanation": {
+            "class": data.classes[target],
+            "max_abs_error": float(np.abs(reconstructed - explanation.logits).max()),
+            "logit": float(explanation.logits[target]),
+            "figure": str(figure_path),
+        },
+        "fidelity": {
+            "table": str(out / "fidelity.csv"),
+            "figure": str(out / "fidelity.png"),
+            "rows": json.loads(sweep.table[["reducer", "n_components", "fid_c", "fid_r", "accuracy"]]
+                               .round(4).to_json(orient="records")),
+        },
+        "alignment": _alignment(explainer, test[target], data),
+    }
+
+
+def _display_images(paths: tuple[str, ...], size: int) -> np.ndarray:
+    return np.stack([np.asarray(Image.open(p).convert("RGB").resize((size, size))) for p in paths])
+
+
+def _render_explanation(explainer, explanation, entry, class_name: str, out: Path) -> Path:
+    size = classifier_meta(explainer.model)["input_size"]
+    images = _display_images(entry.paths, size)
+    maps = explainer.concept_maps_from_features(np.asarray(entry.features)).cpu().numpy()
+    gallery = prototype_gallery(images, maps, maps.mean(axis=(1, 2)), shift_negative=False)
+    figure = render_local_explanation(images[0], explanation, explanation.target_class, maps[0], gallery,
+                                      class_name=class_name)
+    path = out / "local_explanation.png"
+    figure.save(path)
+    return path
+
+
+def _alignment(explainer, entry, data: SyntheticDataset) -> dict[str, Any]:
+    maps = explainer.concept_maps_from_features(np.asarray(entry.features)).cpu().numpy()
+    size = (data.size, data.size)
+    masks = stack_part_masks([data.part_masks(p) for p in entry.paths], size)
+    table = align_concepts(maps, masks, size, shift_negative=False)
+    return {"reducer": "nmf", "n_components": explainer.n_components, **alignment_summary(table),
+            "concepts": table[["concept", "best_part", "best_iou", "purity"]].round(3).to_dict(orient="records")}
