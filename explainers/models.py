@@ -187,16 +187,30 @@ class FrozenStimulusSetError(ValidationError):
     """A change was attempted on a stimulus set that a launched study uses."""
 
 
-class StimulusSetQuerySet(models.QuerySet):
+class FrozenGuardQuerySet(models.QuerySet):
+    """Bulk delete/update refuse rows that belong to a frozen stimulus set.
+
+    Subclasses name the lookup that reaches the set's ``frozen_at`` and what the rows are.
+    """
+
+    frozen_lookup = "frozen_at__isnull"
+    rows = "Frozen stimulus sets"
+
+    def _refuse_if_frozen(self, action: str) -> None:
+        if self.filter(**{self.frozen_lookup: False}).exists():
+            raise FrozenStimulusSetError(f"{self.rows} cannot {action}: a launched study uses them.")
+
     def delete(self):
-        if self.filter(frozen_at__isnull=False).exists():
-            raise FrozenStimulusSetError("Frozen stimulus sets cannot be deleted: a launched study uses them.")
+        self._refuse_if_frozen("be deleted")
         return super().delete()
 
     def update(self, **kwargs):
-        if self.filter(frozen_at__isnull=False).exists():
-            raise FrozenStimulusSetError("Frozen stimulus sets cannot change: a launched study uses them.")
+        self._refuse_if_frozen("change")
         return super().update(**kwargs)
+
+
+class StimulusSetQuerySet(FrozenGuardQuerySet):
+    pass
 
 
 class StimulusSet(models.Model):
@@ -254,16 +268,9 @@ class StimulusSet(models.Model):
         return super().delete(*args, **kwargs)
 
 
-class TrialQuerySet(models.QuerySet):
-    def delete(self):
-        if self.filter(stimulus_set__frozen_at__isnull=False).exists():
-            raise FrozenStimulusSetError("Trials of a frozen stimulus set cannot be deleted.")
-        return super().delete()
-
-    def update(self, **kwargs):
-        if self.filter(stimulus_set__frozen_at__isnull=False).exists():
-            raise FrozenStimulusSetError("Trials of a frozen stimulus set cannot change.")
-        return super().update(**kwargs)
+class TrialQuerySet(FrozenGuardQuerySet):
+    frozen_lookup = "stimulus_set__frozen_at__isnull"
+    rows = "Trials of a frozen stimulus set"
 
 
 class Trial(models.Model):

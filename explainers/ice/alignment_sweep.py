@@ -24,7 +24,8 @@ def fit_class_reducer(
     device: str = "auto",
 ) -> object:
     """Fit one reducer on one class's activations (n, h, w, c), flattened to (n·h·w, c)."""
-    flat = torch.as_tensor(np.asarray(activations)).reshape(-1, activations.shape[-1])
+    # numpy in, numpy out: a read-only memory map from the feature bank needs no copy here.
+    flat = np.asarray(activations, dtype=np.float32).reshape(-1, activations.shape[-1])
     return make_reducer(name, n_components, random_state=random_state, device=device).fit(flat)
 
 
