@@ -23,15 +23,18 @@ import numpy as np
 from explainers.ice.reducers import _arrays as xp
 from explainers.ice.reducers._arrays import Array
 
-# Gillis & Glineur's inner-loop settings: repeat the cheap passes at most
-# 1 + ALPHA·(cost of the product / cost of a pass) times, and stop once a pass
-# changes the factor by less than DELTA times the first pass did.
-_INNER_ALPHA = 0.5
+# Repeated HALS passes per product (Gillis & Glineur 2012) pay only where a
+# pass is cheap next to the product. A pass over the components P (k, m) is
+# ~1% of the product that feeds it; a pass over the scores (k, n) runs row by
+# row over all n samples and costs as much as a sizeable share of one. Measured
+# on synthetic layer4 data (14,700 × 2,048), iterations to reach scikit-learn's
+# error: plain HALS 139 (c' = 10) and 147 (c' = 50); up to 10 passes over P
+# only, 101 and 159; 3 passes over S as well, 122 and 248. See docs/PERFORMANCE.md.
+_SCORE_PASSES = 1
+_COMPONENT_PASSES = 10
+# Repeated passes stop once one changes the factor by less than this share of
+# the change the first pass made (Gillis & Glineur's delta).
 _INNER_DELTA = 0.1
-# How much slower per flop a row-by-row HALS pass runs than a BLAS product
-# (measured 10-50×; with 50 the fit reached a given error soonest at c' = 10
-# and 50 on 14,700 × 2,048 synthetic layer4 data: docs/PERFORMANCE.md).
-_PASS_SLOWDOWN = 50.0
 # Below this relative error (error² < share·||X||²) the cheap objective loses
 # its digits to float32 cancellation, so the residual is computed directly.
 _CHEAP_ERROR_MIN_SHARE = 1e-2
@@ -218,18 +221,6 @@ def hals_sweeps(F: Array, A: Array, B: Array, max_sweeps: int) -> int:
     return max_sweeps
 
 
-def inner_sweep_limit(k: int, q: int, cap: int) -> int:
-    """Gillis & Glineur's bound on repeated passes over a factor with k rows whose
-    product with the data has inner size q: ``1 + ALPHA·(product time)/(pass time)``.
-
-    Their flop ratio is ``1 + q/(k+1)``; a pass runs row by row at a fraction of
-    BLAS's speed, so the flop ratio is divided by ``_PASS_SLOWDOWN``. Capped at
-    ``cap``.
-    """
-    ratio = 1.0 + q / ((k + 1) * _PASS_SLOWDOWN)
-    return max(1, min(cap, 1 + int(_INNER_ALPHA * ratio)))
-
-
 def squared_norm(X: Array, batch_rows: int = 8192) -> float:
     """``||X||_F²``, summed over row blocks in float64 (no float64 copy of X)."""
     return sum(
@@ -244,7 +235,6 @@ def nmf_hals(
     *,
     max_iter: int,
     tol: float,
-    max_inner: int = 10,
     callback: Callable[[int, float], bool | None] | None = None,
 ) -> tuple[int, float]:
     """Fit ``X ≈ Stᵀ·P`` with ``St, P ≥ 0`` by accelerated HALS, in place.
@@ -260,8 +250,6 @@ def nmf_hals(
     X : array of shape (n, m), non-negative
     St : array of shape (k, n), the initial scores (transposed), updated in place
     P : array of shape (k, m), the initial components, updated in place
-    max_inner : int
-        Cap on the repeated passes per factor update.
     callback : callable or None
         Called as ``callback(iteration, error)`` after every iteration; returning
         True stops the fit (the benchmark uses it to find when a target error is
@@ -273,15 +261,12 @@ def nmf_hals(
     error : float
         ``||X - Stᵀ·P||_F`` at the end.
     """
-    k, (n, m) = P.shape[0], X.shape
-    scores_inner = inner_sweep_limit(k, m, max_inner)
-    components_inner = inner_sweep_limit(k, n, max_inner)
     data_norm_sq = squared_norm(X)
     previous = math.inf
     for iteration in range(1, max_iter + 1):
-        hals_sweeps(St, P @ X.T, P @ P.T, scores_inner)
+        hals_sweeps(St, P @ X.T, P @ P.T, _SCORE_PASSES)
         A, B = xp.thin_times(St, X), St @ St.T
-        hals_sweeps(P, A, B, components_inner)
+        hals_sweeps(P, A, B, _COMPONENT_PASSES)
         error = _error_from_products(data_norm_sq, A, B, P)
         if error**2 < _CHEAP_ERROR_MIN_SHARE * data_norm_sq:
             error = math.sqrt(residual_squared_norm(X, St, P))
