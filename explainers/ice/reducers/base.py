@@ -258,9 +258,13 @@ def _as_float_tensor(
             f"got {type(X).__name__}; convert it with numpy.asarray(X)."
         )
     if data.ndim != 2:
+        fix = (
+            "flatten feature maps (n, h, w, c) with X.reshape(-1, c)"
+            if columns == "n_features"
+            else "pass the output of transform()"
+        )
         raise ValueError(
-            f"{label} must be 2-D (n_samples, {columns}), got shape {tuple(data.shape)}; "
-            "flatten feature maps (n, h, w, c) with X.reshape(-1, c)."
+            f"{label} must be 2-D (n_samples, {columns}), got shape {tuple(data.shape)}; {fix}."
         )
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise ValueError(

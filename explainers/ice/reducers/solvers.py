@@ -127,9 +127,11 @@ def nndsvd(
         The scores, transposed (each component's scores contiguous).
     P : array of shape (rank, m)
     """
-    # Two power iterations suffice for a starting point (measured: the HALS error
-    # path from 1, 2, 4 or 7 iterations is the same within 0.1% after 10 iterations).
-    U, s, Vt = randomized_svd(X, rank, rng, n_iter=2)
+    # scikit-learn's rule for the number of power iterations. Fewer (2) made a
+    # worse start at c' = 50: HALS then needed 392 iterations instead of 114 to
+    # reach scikit-learn's error on 63,700 × 2,048 synthetic layer4 data.
+    power_iterations = 7 if rank < 0.1 * min(X.shape) else 4
+    U, s, Vt = randomized_svd(X, rank, rng, n_iter=power_iterations)
     U = xp.host64(U)
     St = np.zeros((rank, X.shape[0]))
     P = np.zeros((rank, X.shape[1]))
