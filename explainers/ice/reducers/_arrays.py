@@ -152,23 +152,46 @@ def take_rows(array: Array, indices: np.ndarray) -> Array:
     return array[torch.from_numpy(np.asarray(indices, dtype=np.int64)).to(array.device)]
 
 
-def all_finite(array: Array) -> bool:
-    """Whether every entry is finite, in one reading pass.
+def value_range(array: Array, batch_rows: int = 256) -> tuple[float, float]:
+    """``(min, max)`` of an array; NaN propagates into both.
 
-    NaN and ±inf propagate through a sum, so a finite sum proves the array is
-    finite without a boolean copy of it; only a non-finite sum (which may also be
-    an overflow of huge finite values) needs the element-wise check.
+    So the input is finite exactly when both ends are, and its sign is known:
+    one check for what used to take a sum (finiteness) and a minimum (NMF's
+    non-negativity). numpy arrays go in row blocks that stay in cache between
+    the two reductions (one pass over memory). torch's ``aminmax`` is used only
+    for tensors: on the CPU its thread pool, woken next to numpy's BLAS threads
+    on two cores, made the following product ~2× slower.
     """
-    total = float(array.sum())
-    if math.isfinite(total):
-        return True
     if isinstance(array, np.ndarray):
-        return bool(np.isfinite(array).all())
-    return bool(torch.isfinite(array).all())
+        low, high = np.inf, -np.inf
+        for start in range(0, array.shape[0], batch_rows):
+            block = array[start : start + batch_rows]
+            block_low, block_high = float(block.min()), float(block.max())
+            if math.isnan(block_low) or math.isnan(block_high):
+                return math.nan, math.nan  # (Python's min() would drop a NaN)
+            low, high = min(low, block_low), max(high, block_high)
+        return low, high
+    low_t, high_t = torch.aminmax(array)
+    return float(low_t), float(high_t)
 
 
-def minimum(array: Array) -> float:
-    return float(array.min())
+# Bit patterns of float32 read as unsigned ints: +0.0 to the largest finite
+# float are 0 to 0x7F7FFFFF; +inf is 0x7F800000, NaNs lie above it, and every
+# value with the sign bit set (negatives, -0.0, -inf) is 0x80000000 or more.
+_FLOAT32_INF_BITS = 0x7F800000
+
+
+def surely_finite_and_nonnegative(array: Array) -> bool:
+    """True only if every entry is finite and ≥ 0, in one integer reduction.
+
+    A False may still be valid data (-0.0 has the sign bit set), so the caller
+    falls back to :func:`value_range` for the verdict and the message. For
+    numpy float32 this is one max over the bits (~2.2 ms for a (12250, 2048)
+    array, against ~4 ms for a min and a max); anything else returns False.
+    """
+    if isinstance(array, np.ndarray) and array.dtype == np.float32 and array.flags.c_contiguous:
+        return bool(array.view(np.uint32).max() < _FLOAT32_INF_BITS)
+    return False
 
 
 def count_below(array: Array, threshold: float) -> int:

@@ -9,6 +9,7 @@ concept scores of each position.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -21,8 +22,9 @@ from explainers.ice.devices import resolve_device
 from explainers.ice.reducers._arrays import (
     CPU_BACKENDS,
     Array,
-    all_finite,
     blas_threads_for,
+    surely_finite_and_nonnegative,
+    value_range,
     working_array,
 )
 
@@ -139,8 +141,12 @@ class ConceptReducer(BaseEstimator):
         """The largest valid n_components for this data, and why (for messages)."""
         raise NotImplementedError
 
-    def _check_values(self, X: torch.Tensor) -> None:
-        """Extra checks on the values of X (NMF: non-negativity)."""
+    # Whether valid data is non-negative (NMF): then one bit-pattern reduction
+    # can accept it (see surely_finite_and_nonnegative) before the full checks.
+    _requires_nonnegative = False
+
+    def _check_values(self, X: torch.Tensor, minimum: float) -> None:
+        """Extra checks on the values of X, given its smallest entry (NMF: non-negativity)."""
 
     def _validate_params(self) -> None:
         """Check the solver's own parameters (raise ValueError/TypeError)."""
@@ -167,17 +173,26 @@ class ConceptReducer(BaseEstimator):
         """X as a float32 tensor on ``device_``, after every check on its contents."""
         label = self._input_label()
         data = _as_float_tensor(X, label, self.device_)
-        if not all_finite(self._working(data)):
+        if self._requires_nonnegative and surely_finite_and_nonnegative(self._working(data)):
+            return self._checked_feature_count(data, label, expected_features)
+        low, high = value_range(self._working(data))
+        if not (math.isfinite(low) and math.isfinite(high)):
             raise ValueError(
                 f"{label} contains NaN or infinite values; check the layer's activations "
                 "(a diverged model or a broken image) and remove or fix those rows."
             )
+        self._check_values(data, low)
+        return self._checked_feature_count(data, label, expected_features)
+
+    @staticmethod
+    def _checked_feature_count(
+        data: torch.Tensor, label: str, expected_features: int | None
+    ) -> torch.Tensor:
         if expected_features is not None and data.shape[1] != expected_features:
             raise ValueError(
                 f"{label} has {data.shape[1]} features but this reducer was fitted with "
                 f"{expected_features}; use activations of the same layer as in fit()."
             )
-        self._check_values(data)
         return data
 
     def _check_n_components(self, n_samples: int, n_features: int) -> None:

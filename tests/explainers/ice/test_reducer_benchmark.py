@@ -36,6 +36,10 @@ def test_quick_run_prints_one_json_object_and_writes_it(benchmark, tmp_path, cap
         result["nmf"]["transform"]["ours_rel_error"]
         <= 1.001 * result["nmf"]["transform"]["sklearn_rel_error"]
     )
+    assert (
+        result["nmf"]["transform"]["exact"]["rel_error"]
+        <= 1.001 * result["nmf"]["transform"]["sklearn_rel_error"]
+    )
 
 
 def test_synthetic_activations_look_like_post_relu_maps(benchmark):

@@ -229,20 +229,57 @@ def test_nmf_factors_are_non_negative(activations):
     assert fitted.transform(activations).min() >= 0
 
 
-def test_nmf_transform_solves_nnls_like_scipy(activations):
+def scipy_nnls(P: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    P = P.astype(np.float64)
+    return np.array([nnls(P.T, row.astype(np.float64))[0] for row in rows])
+
+
+def test_nmf_transform_reaches_the_nnls_optimum_of_scipy(activations):
     fitted = reducer("nmf", 5).fit(activations)
     rows = activations[:150]
     S = fitted.transform(rows)
+    expected = scipy_nnls(fitted.components_, rows)
     P = fitted.components_.astype(np.float64)
-    expected = np.array([nnls(P.T, row.astype(np.float64))[0] for row in rows])
-    np.testing.assert_allclose(S, expected, atol=1e-4 * np.abs(expected).max())
+    ours, optimum = (np.linalg.norm(rows - scores @ P) for scores in (S, expected))
+    assert optimum <= ours <= optimum * (1 + 1e-6)
+    np.testing.assert_allclose(S, expected, atol=1e-3 * np.abs(expected).max())
 
 
-def test_nmf_transform_is_exact_in_small_batches_too(activations):
-    fitted = reducer("nmf", 5).fit(activations)
+def test_nmf_exact_transform_equals_scipy_nnls(activations):
+    fitted = reducer("nmf", 5, transform_exact=True).fit(activations)
+    rows = activations[:150]
+    expected = scipy_nnls(fitted.components_, rows)
+    np.testing.assert_allclose(fitted.transform(rows), expected, atol=1e-5 * np.abs(expected).max())
+
+
+def test_nmf_exact_transform_is_the_same_in_small_batches(activations):
+    fitted = reducer("nmf", 5, transform_exact=True).fit(activations)
     whole = fitted.transform(activations[:300])
     fitted.set_params(batch_size=7, transform_max_iter=1)
-    np.testing.assert_allclose(fitted.transform(activations[:300]), whole, atol=1e-4)
+    np.testing.assert_allclose(fitted.transform(activations[:300]), whole, atol=1e-5)
+
+
+def test_nmf_transform_exact_must_be_a_bool(activations):
+    with pytest.raises(TypeError, match="transform_exact must be True or False"):
+        reducer("nmf", transform_exact="yes").fit(activations)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, -1.0])
+def test_nmf_transform_checks_values_of_new_data(value, activations):
+    fitted = reducer("nmf").fit(activations)
+    bad = activations[:100].copy()
+    bad[40, 3] = value
+    with pytest.raises(ValueError, match="NaN or infinite" if value != -1.0 else "not non-negative"):
+        fitted.transform(bad)
+
+
+def test_nmf_accepts_negative_zero_as_non_negative(activations):
+    # -0.0 fails the one-reduction bit check, so the full check must accept it.
+    data = activations.copy()
+    data[data == 0] = -0.0
+    assert np.signbit(data).any()
+    fitted = reducer("nmf").fit(data)
+    assert fitted.transform(data).min() >= 0
 
 
 def test_nmf_rejects_negative_data_naming_the_layer(activations):
