@@ -19,9 +19,11 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+import torch
 
 from explainers.ice.reducers import _arrays as xp
 from explainers.ice.reducers._arrays import Array
+from explainers.ice.reducers.hals_cuda import HalsPasses
 
 # Repeated HALS passes per product (Gillis & Glineur 2012) pay only where a
 # pass is cheap next to the product. A pass over the components P (k, m) is
@@ -223,6 +225,13 @@ def hals_sweeps(F: Array, A: Array, B: Array, max_sweeps: int) -> int:
     return max_sweeps
 
 
+def _passes_over(F: Array) -> Callable[[Array, Array, int], int]:
+    """``hals_sweeps`` bound to F: replayed as CUDA graphs for a GPU tensor."""
+    if isinstance(F, torch.Tensor) and F.is_cuda:
+        return HalsPasses(F, delta=_INNER_DELTA).run
+    return lambda A, B, max_sweeps: hals_sweeps(F, A, B, max_sweeps)
+
+
 def squared_norm(X: Array, batch_rows: int = 8192) -> float:
     """``||X||_F²``, summed over row blocks in float64 (no float64 copy of X)."""
     return sum(
@@ -265,10 +274,11 @@ def nmf_hals(
     """
     data_norm_sq = squared_norm(X)
     previous = math.inf
+    score_passes, component_passes = _passes_over(St), _passes_over(P)
     for iteration in range(1, max_iter + 1):
-        hals_sweeps(St, P @ X.T, P @ P.T, _SCORE_PASSES)
+        score_passes(P @ X.T, P @ P.T, _SCORE_PASSES)
         A, B = xp.thin_times(St, X), St @ St.T
-        hals_sweeps(P, A, B, _COMPONENT_PASSES)
+        component_passes(A, B, _COMPONENT_PASSES)
         error = _error_from_products(data_norm_sq, A, B, P)
         if error**2 < _CHEAP_ERROR_MIN_SHARE * data_norm_sq:
             error = math.sqrt(residual_squared_norm(X, St, P))

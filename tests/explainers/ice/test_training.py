@@ -96,6 +96,11 @@ def test_resume_continues_and_matches_an_uninterrupted_run(shapes, tmp_path, in_
     resumed = train_classifier(shapes, out=tmp_path / "cut.pt", **args)
     assert (resumed.resumed_from, resumed.epochs) == (1, 2)
     full, cut = (read_checkpoint(tmp_path / n)["state_dict"] for n in ("full.pt", "cut.pt"))
+    if uninterrupted.device.startswith("cuda"):
+        # cuDNN picks non-deterministic kernels (docs/classifiers.md): equal to rounding.
+        for name in full:
+            torch.testing.assert_close(full[name], cut[name], rtol=1e-3, atol=1e-3, msg=name)
+        return
     for name in full:
         assert torch.equal(full[name], cut[name]), name
     assert resumed.test_accuracy == uninterrupted.test_accuracy
