@@ -4,30 +4,15 @@
 small ResNet for the synthetic dataset) and fills it with random weights, torchvision
 weights already in the local torch hub cache, or a local checkpoint. It never touches the
 network. The returned model is in eval mode and carries its preprocessing in
-``model.icelab_meta`` (see :func:`classifier_meta`).
-
-Checkpoint format (a ``dict`` written by :func:`save_checkpoint` with ``torch.save``, read
-back with ``weights_only=True`` so loading one never runs code):
-
-``format`` ("icelab-classifier"), ``version`` (1), ``arch``, ``arch_kwargs`` (builder
-keyword arguments besides ``num_classes``), ``num_classes``, ``class_names``,
-``input_size`` (square crop side, pixels), ``resize_size`` (shorter side before the
-centre crop), ``mean`` and ``std`` (normalisation, per RGB channel), ``seed``,
-``data_hash`` (:func:`explainers.ice.training.dataset_content_hash` of the data),
-``test_accuracy``, ``epochs`` (completed), ``state_dict`` (CPU tensors),
-``optimizer_state`` and ``scheduler_state`` (only while training is unfinished, for
-resuming), ``training`` (the settings and per-epoch history of ``train_classifier``) and
-``versions`` (python, torch, torchvision, icelab).
+``model.icelab_meta`` (see :func:`classifier_meta`). :func:`save_checkpoint` writes a
+model in the checkpoint format of :mod:`explainers.ice.checkpoints`.
 """
 from __future__ import annotations
 
 import difflib
 import inspect
 import os
-import platform
-import secrets
 from collections.abc import Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -39,15 +24,21 @@ from torchvision import transforms
 from torchvision.models import WeightsEnum
 from torchvision.models.resnet import BasicBlock, ResNet
 
+from .checkpoints import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    _atomic_torch_save,
+    _checked_checkpoint,
+    _torch_load,
+    is_icelab_checkpoint,
+    library_versions,
+)
 from .devices import resolve_device
 
 DEFAULT_ARCH = "icelab_resnet"
-CHECKPOINT_FORMAT = "icelab-classifier"
-CHECKPOINT_VERSION = 1
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
-_REQUIRED_KEYS = ("arch", "arch_kwargs", "num_classes", "class_names", "input_size", "mean", "std", "state_dict")
 
 
 class WeightsNotAvailableError(FileNotFoundError):
@@ -210,6 +201,11 @@ def _head_name(model: nn.Module) -> str:
     return layers[-1]
 
 
+def _output_count(model: nn.Module) -> int:
+    layer = model.get_submodule(_head_name(model))
+    return layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
+
+
 # --- torchvision weight enums, from the local cache only -------------------------------------
 
 
@@ -298,19 +294,9 @@ def _default_meta(arch: str) -> dict[str, Any]:
     return {key: meta[key] for key in ("input_size", "resize_size", "mean", "std")}
 
 
-# --- checkpoints ----------------------------------------------------------------------------
-
-
-def library_versions() -> dict[str, str]:
-    """Versions stored in checkpoints, to explain a result that later fails to reproduce."""
-    try:
-        icelab = metadata.version("icelab")
-    except metadata.PackageNotFoundError:
-        icelab = "unknown"
-    return {
-        "python": platform.python_version(), "torch": str(torch.__version__),
-        "torchvision": str(torchvision.__version__), "icelab": icelab,
-    }
+# --- saving -------------------------------------------------------------------------------
+# Here, not in checkpoints.py: filling a checkpoint needs check_arch and the head lookup
+# above, and checkpoints.py stays free of this module so that loading can import it.
 
 
 def save_checkpoint(
@@ -358,62 +344,6 @@ def save_checkpoint(
         raise TypeError(f"save_checkpoint got unknown fields {sorted(unknown)}.")
     checkpoint.update(fields)
     return _atomic_torch_save(checkpoint, Path(path))
-
-
-def _output_count(model: nn.Module) -> int:
-    layer = model.get_submodule(_head_name(model))
-    return layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    # os.open with 0o666 lets the umask decide the permissions, as for any new file (mkstemp forces 0o600)
-    handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(obj, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # also on KeyboardInterrupt: never leave a half-written file behind
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _torch_load(path: Path, map_location: Any) -> Any:
-    if not path.is_file():
-        raise FileNotFoundError(f"Checkpoint {path} does not exist; check the path.")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # torch raises several types for files that are not checkpoints
-        raise ValueError(f"{path} is not a readable torch checkpoint ({type(error).__name__}: {error}).") from error
-
-
-def read_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read an ICE Lab checkpoint written by :func:`save_checkpoint` (see the module docstring)."""
-    path = Path(path)
-    return _checked_checkpoint(_torch_load(path, map_location), path)
-
-
-def _checked_checkpoint(checkpoint: Any, path: Path) -> dict[str, Any]:
-    if not is_icelab_checkpoint(checkpoint):
-        raise ValueError(f"{path} is not an ICE Lab checkpoint (no format={CHECKPOINT_FORMAT!r} entry).")
-    if checkpoint.get("version", 0) > CHECKPOINT_VERSION:
-        raise ValueError(
-            f"{path} has checkpoint version {checkpoint['version']}; this ICE Lab reads up to "
-            f"{CHECKPOINT_VERSION}. Upgrade ICE Lab."
-        )
-    missing = [key for key in _REQUIRED_KEYS if key not in checkpoint]
-    if missing:
-        raise ValueError(f"{path} is an incomplete ICE Lab checkpoint: missing {missing}.")
-    return checkpoint
-
-
-def is_icelab_checkpoint(obj: Any) -> bool:
-    """Whether ``obj`` (a loaded file) is in ICE Lab's checkpoint format."""
-    return isinstance(obj, Mapping) and obj.get("format") == CHECKPOINT_FORMAT
 
 
 # --- loading ------------------------------------------------------------------------------

@@ -10,44 +10,46 @@ explains the choices.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
-from torchvision import transforms
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from .augmentation import augment_batch, train_transform
+from .checkpoints import read_checkpoint
 from .classifiers import (
     DEFAULT_ARCH,
     check_arch,
     classifier_meta,
     eval_transform,
     load_classifier,
-    read_checkpoint,
     save_checkpoint,
 )
 from .devices import resolve_device
+from .image_folders import (
+    ImageFiles,
+    ScannedSplit,
+    dataset_content_hash,
+    decode_all,
+    scan_split,
+    split_holdout,
+)
 
 # The default architecture reaches >= 95% test accuracy on the synthetic set in 8 epochs.
 DEFAULT_EPOCHS = {"default_arch": 8, "pretrained": 15, "scratch": 30}
 DEFAULT_LR = {"pretrained": 0.01, "scratch": 0.1}
 DEFAULT_BATCH_SIZE = 64
-JITTER = 0.1  # brightness, contrast and saturation vary by up to +-10%
-HOLDOUT_FRACTION = 0.1
 IN_MEMORY_MAX_BYTES = 1 << 30  # decoded training images up to this size are kept in memory
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
 
 @dataclass(frozen=True)
@@ -85,220 +87,6 @@ class TrainResult:
     skipped: list[str] = field(default_factory=list)  # unreadable images, "path: reason"
     val_accuracy: float | None = None  # on DIR/val when it exists besides DIR/test
     history: list[dict[str, float]] = field(default_factory=list)  # per epoch: loss, accuracy, lr, seconds
-
-
-# --- the data -----------------------------------------------------------------------------
-
-
-def dataset_content_hash(directory: str | os.PathLike) -> str:
-    """sha256 identifying every file under ``directory``: names and bytes.
-
-    Regular files are taken in the order of their relative POSIX paths (hidden files and
-    folders, names starting with ".", are ignored); for each, the digest is fed the UTF-8
-    path, a NUL byte, the file's size as 8 big-endian bytes and the file's bytes.
-    """
-    root = Path(directory)
-    if not root.is_dir():
-        raise ValueError(f"{root} is not a directory; pass the dataset folder.")
-    digest = hashlib.sha256()
-    for path in sorted(_visible_files(root), key=lambda p: p.relative_to(root).as_posix()):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(path.stat().st_size.to_bytes(8, "big"))
-        with path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _visible_files(root: Path) -> list[Path]:
-    found = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found += [Path(folder, f) for f in files if not f.startswith(".")]
-    return found
-
-
-@dataclass
-class ScannedSplit:
-    """The readable images of one split folder (``train``, ``val`` or ``test``)."""
-
-    root: Path
-    class_names: list[str]
-    samples: list[tuple[str, int]]  # (path, class index)
-    skipped: list[str] = field(default_factory=list)  # "path: reason" for unreadable files
-    sizes: list[tuple[int, int]] = field(default_factory=list)  # (width, height) of each sample
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-
-def scan_split(split_dir: Path, class_names: Sequence[str] | None = None) -> ScannedSplit:
-    """List and decode every image of ``split_dir/<class>/``; unreadable ones are skipped and reported.
-
-    Decoding everything before training finds a corrupt file in seconds rather than an
-    hour into training. ``class_names`` (train's) maps val/test folders to labels.
-    """
-    folders = sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-    names = [p.name for p in folders]
-    if class_names is None and len(folders) < 2:
-        raise ValueError(f"{split_dir} needs at least 2 class folders (DIR/train/<class>/<image>), found {names}.")
-    known = list(class_names) if class_names is not None else names
-    unknown = sorted(set(names) - set(known))
-    if unknown:
-        raise ValueError(f"{split_dir} has class folders {unknown} that train/ lacks; the splits must share classes.")
-    split = ScannedSplit(split_dir, known, [])
-    for folder in folders:
-        _scan_class(split, folder, known.index(folder.name))
-    return split
-
-
-def _scan_class(split: ScannedSplit, folder: Path, label: int) -> None:
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
-    if not files:
-        raise ValueError(
-            f"Class folder {folder} has no images ({', '.join(IMAGE_SUFFIXES)}); add images or remove the folder."
-        )
-    readable = 0
-    for path in files:
-        try:
-            split.sizes.append(_decoded_size(path))
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-            split.skipped.append(f"{path}: {type(error).__name__}: {error}")
-            continue
-        split.samples.append((str(path), label))
-        readable += 1
-    if not readable:
-        raise ValueError(f"Class folder {folder} has no readable image (e.g. {split.skipped[-1]}).")
-
-
-def _decoded_size(path: Path) -> tuple[int, int]:
-    with Image.open(path) as image:
-        size = image.size
-        image.draft("RGB", (64, 64))  # JPEGs decode at reduced scale: fast, and still detects corruption
-        image.load()
-    return size
-
-
-def split_holdout(train: ScannedSplit, fraction: float = HOLDOUT_FRACTION) -> tuple[ScannedSplit, ScannedSplit]:
-    """Split ``train`` into (kept, held out), holding out ``fraction`` of each class (at least 1 of 2+).
-
-    Images are ranked by the sha256 of their path relative to the split folder, so the
-    choice depends on neither the seed nor the machine, and adding images moves few others.
-    """
-    def rank(sample: tuple[str, int]) -> str:
-        return hashlib.sha256(Path(sample[0]).relative_to(train.root).as_posix().encode()).hexdigest()
-
-    held: set[str] = set()
-    for label in range(len(train.class_names)):
-        ranked = sorted((s for s in train.samples if s[1] == label), key=rank)
-        count = max(1, round(fraction * len(ranked))) if len(ranked) >= 2 else 0
-        held.update(path for path, _ in ranked[:count])
-    keep = [i for i, (path, _) in enumerate(train.samples) if path not in held]
-    kept = ScannedSplit(train.root, train.class_names, [train.samples[i] for i in keep], train.skipped,
-                        [train.sizes[i] for i in keep])
-    return kept, ScannedSplit(train.root, train.class_names, [s for s in train.samples if s[0] in held])
-
-
-class ImageFiles(Dataset):
-    """(path, label) samples -> (transformed RGB image, label)."""
-
-    def __init__(self, samples: Sequence[tuple[str, int]], transform: Callable[[Image.Image], torch.Tensor]) -> None:
-        self.samples = list(samples)
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        path, label = self.samples[index]
-        try:
-            with Image.open(path) as image:
-                return self.transform(image.convert("RGB")), label
-        except OSError as error:  # scan_split decoded it, so the file changed since
-            raise RuntimeError(f"{path} could no longer be read ({error}); restore it and re-run to resume.") from error
-
-
-def decode_all(split: ScannedSplit) -> torch.Tensor:
-    """Every image of ``split`` (all one size) as one ``(n, 3, h, w)`` uint8 tensor."""
-    width, height = split.sizes[0]
-    pixels = torch.empty((len(split), 3, height, width), dtype=torch.uint8)
-    for index, (path, _) in enumerate(split.samples):
-        with Image.open(path) as image:
-            pixels[index] = torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)
-    return pixels
-
-
-# --- augmentation -------------------------------------------------------------------------
-
-
-def _crop_range(size: int) -> tuple[tuple[float, float], tuple[float, float]]:
-    """(area, aspect ratio) ranges of random crops: gentle for small inputs, whose drawn parts
-    must not be cut off; the usual strong crops for ImageNet-sized ones."""
-    return ((0.75, 1.0), (0.9, 1.1)) if size <= 128 else ((0.25, 1.0), (3 / 4, 4 / 3))
-
-
-def train_transform(meta: dict[str, Any]) -> transforms.Compose:
-    """PIL augmentation of streamed training images: random resized crop, flip, mild colour jitter."""
-    size = int(meta["input_size"])
-    scale, ratio = _crop_range(size)
-    return transforms.Compose([
-        transforms.RandomResizedCrop(size, scale=scale, ratio=ratio),
-        transforms.RandomHorizontalFlip(),
-        transforms.ColorJitter(brightness=JITTER, contrast=JITTER, saturation=JITTER),
-        transforms.ToTensor(),
-        transforms.Normalize(list(meta["mean"]), list(meta["std"])),
-    ])
-
-
-def augment_batch(images: torch.Tensor, meta: dict[str, Any], generator: torch.Generator) -> torch.Tensor:
-    """The augmentation of :func:`train_transform`, on a whole batch of tensors at once.
-
-    Parameters
-    ----------
-    images : torch.Tensor
-        ``(n, 3, h, w)`` uint8 images, on any device.
-    meta : dict
-        Classifier metadata: ``input_size``, ``mean``, ``std``.
-    generator : torch.Generator
-        CPU generator for every random draw.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(n, 3, s, s)`` float32, normalised, with ``s = meta["input_size"]``.
-    """
-    n, size, device = images.shape[0], int(meta["input_size"]), images.device
-    (low, high), (ratio_low, ratio_high) = _crop_range(size)
-    draws = torch.rand(n, 8, generator=generator).to(device)
-    area = low + (high - low) * draws[:, 0]
-    ratio = torch.exp(math.log(ratio_low) + math.log(ratio_high / ratio_low) * draws[:, 1])
-    width, height = (area * ratio).sqrt().clamp(max=1), (area / ratio).sqrt().clamp(max=1)
-    flip = torch.where(draws[:, 2] < 0.5, -1.0, 1.0)
-    theta = torch.zeros(n, 2, 3, device=device)  # maps output to input coordinates, both in [-1, 1]
-    theta[:, 0, 0], theta[:, 0, 2] = width * flip, (1 - width) * (2 * draws[:, 3] - 1)
-    theta[:, 1, 1], theta[:, 1, 2] = height, (1 - height) * (2 * draws[:, 4] - 1)
-    grid = nn.functional.affine_grid(theta, [n, 3, size, size], align_corners=False)
-    x = nn.functional.grid_sample(images.float() / 255, grid, mode="bilinear", padding_mode="border",
-                                  align_corners=False)
-    x = _jitter(x, 1 + JITTER * (2 * draws[:, 5:8] - 1))
-    mean, std = (torch.tensor(meta[k], device=device, dtype=torch.float32).view(1, 3, 1, 1) for k in ("mean", "std"))
-    return (x - mean) / std
-
-
-def _jitter(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
-    """ColorJitter's brightness, contrast then saturation blends, fused into one affine map per image.
-
-    ``x`` is ``(n, 3, h, w)`` in [0, 1], ``factors`` ``(n, 3)``. With brightness b, contrast c,
-    saturation s, grey level g(x) and its image mean m, torchvision computes ``x1 = b x``,
-    ``x2 = c x1 + (1 - c) b m``, ``x3 = s x2 + (1 - s) g(x2)``, that is
-    ``b c s x + b c (1 - s) g(x) + (1 - c) b m``. It clamps to [0, 1] only at the end, which
-    differs from torchvision only for pixels pushed past 0 or 1 at a middle step.
-    """
-    brightness, contrast, saturation = (factors[:, k].view(-1, 1, 1, 1) for k in range(3))
-    grey = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
-    scale = brightness * contrast
-    offset = (1 - contrast) * brightness * grey.mean((2, 3), keepdim=True)
-    return torch.addcmul(offset + scale * (1 - saturation) * grey, x, scale * saturation).clamp_(0, 1)
 
 
 # --- training -----------------------------------------------------------------------------

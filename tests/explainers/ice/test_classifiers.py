@@ -11,12 +11,12 @@ import torch
 import torchvision
 from torch import nn
 
-from explainers.ice import classifiers
+from explainers.ice import checkpoints
+from explainers.ice.checkpoints import read_checkpoint
 from explainers.ice.classifiers import (
     DEFAULT_ARCH,
     WeightsNotAvailableError,
     load_classifier,
-    read_checkpoint,
     replace_head,
     save_checkpoint,
     weights_cache_path,
@@ -175,7 +175,7 @@ def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
         handle.write(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(classifiers.torch, "save", crash)
+    monkeypatch.setattr(checkpoints.torch, "save", crash)
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(path, model, epochs=2)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before

@@ -10,15 +10,12 @@ import torch
 import torchvision.transforms.functional as TF
 from PIL import Image, ImageDraw
 
-from explainers.ice import training
-from explainers.ice.classifiers import load_classifier, read_checkpoint
-from explainers.ice.training import (
-    augment_batch,
-    dataset_content_hash,
-    scan_split,
-    split_holdout,
-    train_classifier,
-)
+from explainers.ice import augmentation, training
+from explainers.ice.augmentation import augment_batch
+from explainers.ice.checkpoints import read_checkpoint
+from explainers.ice.classifiers import load_classifier
+from explainers.ice.image_folders import dataset_content_hash, scan_split, split_holdout
+from explainers.ice.training import train_classifier
 
 COLOURS = {"blue_triangle": (30, 30, 220), "green_square": (30, 200, 30), "red_circle": (220, 30, 30)}
 FAST = {"epochs": 1, "batch_size": 8, "workers": 0, "progress": False}
@@ -235,14 +232,14 @@ def test_batch_colour_jitter_matches_torchvision():
         TF.adjust_saturation(TF.adjust_contrast(TF.adjust_brightness(x[i], b), c), s)
         for i, (b, c, s) in enumerate(factors.tolist())
     ])
-    torch.testing.assert_close(training._jitter(x, factors), reference, rtol=0, atol=1e-5)
+    torch.testing.assert_close(augmentation._jitter(x, factors), reference, rtol=0, atol=1e-5)
 
 
 def test_batch_crops_follow_the_random_resized_crop_ranges(monkeypatch):
     """Channel 0 is a horizontal and channel 1 a vertical ramp, so each output's slopes
     give the crop box it sampled: its area must be 75-100% of the image, its aspect ratio
     0.9-1.1, and it must lie inside the image."""
-    monkeypatch.setattr(training, "JITTER", 0.0)
+    monkeypatch.setattr(augmentation, "JITTER", 0.0)
     size = 40
     ramp = torch.arange(size, dtype=torch.float32) / (size - 1)
     image = torch.stack([ramp.expand(size, size), ramp.view(-1, 1).expand(size, size), torch.zeros(size, size)])
