@@ -109,7 +109,7 @@ def run_concept_maps(run: ExplainerRun, activations: np.ndarray, *, device: str 
     n, h, w, c = activations.shape
     parts = []
     for start in range(0, n, 64):
-        batch = torch.from_numpy(np.ascontiguousarray(activations[start:start + 64], dtype=np.float32))
+        batch = as_tensor(np.ascontiguousarray(activations[start:start + 64], dtype=np.float32))
         maps = reducer.transform(batch.to(reducer.device_).reshape(-1, c))
         parts.append(maps.reshape(batch.shape[0], h, w, -1).cpu().numpy())
     return np.concatenate(parts) if parts else np.zeros((0, h, w, run.n_components), dtype=np.float32)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -39,3 +41,17 @@ def test_the_bit_check_declines_what_it_cannot_read(data):
     assert surely_finite_and_nonnegative(data.astype(np.float64)) is False
     assert surely_finite_and_nonnegative(data[:, ::2]) is False
     assert surely_finite_and_nonnegative(torch.from_numpy(data)) is False
+
+
+def test_read_only_input_is_used_without_a_warning():
+    # Memory-mapped feature-bank arrays are read-only; the reducers only read them.
+    # torch warns once per process, so the check runs in a fresh one.
+    code = (
+        "import numpy as np\n"
+        "from explainers.ice import make_reducer\n"
+        "X = np.abs(np.random.default_rng(0).standard_normal((200, 6))).astype(np.float32)\n"
+        "X.setflags(write=False)\n"
+        "make_reducer('nmf', 2, random_state=0, device='cpu').fit(X)\n"
+    )
+    done = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
