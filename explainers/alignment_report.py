@@ -58,13 +58,16 @@ def alignment_report(
     }
 
 
+REDUCER_LABELS = {"nmf": "NMF", "pca": "PCA", "kmeans": "k-means"}
+
+
 def alignment_figure(summary) -> Figure:
     """Mean best IoU and mean purity against c', one line per reducer."""
     figure = Figure(figsize=(9, 3.4), layout="constrained")
     for axis, column, label in zip(figure.subplots(1, 2), ("mean_best_iou", "mean_purity"),
                                    ("mean best IoU with a part", "mean purity"), strict=True):
         for reducer, rows in summary.groupby("reducer", sort=False):
-            axis.plot(rows["n_components"], rows[column], marker="o", label=reducer.upper())
+            axis.plot(rows["n_components"], rows[column], marker="o", label=REDUCER_LABELS.get(reducer, reducer))
         axis.set_xlabel("c' (concepts per class)")
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
