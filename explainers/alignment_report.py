@@ -53,9 +53,15 @@ def alignment_report(
     alignment_figure(summary).savefig(out / "alignment.png", dpi=120)
     return {
         "out": str(out), "classes": len(classes), "layer": scenario.layer,
-        "alignment": summary.round(4).to_dict(orient="records"),
-        "stability_c10": stability.round(4).to_dict(orient="records"),
+        "alignment": _json_records(summary),
+        "stability_c10": _json_records(stability),  # std is null for a single class
     }
+
+
+def _json_records(table) -> list[dict[str, Any]]:
+    """Rows rounded to 4 places, with NaN as None (JSON has no NaN)."""
+    rounded = table.round(4).astype(object)
+    return rounded.where(rounded.notna(), None).to_dict(orient="records")
 
 
 REDUCER_LABELS = {"nmf": "NMF", "pca": "PCA", "kmeans": "k-means"}

@@ -10,7 +10,7 @@ Layout (``root`` is normally ``$ICELAB_HOME/features``)::
     root/<classifier sha[:16]>/<layer>/<split>/<class>-<images sha[:16]>/
         features.npy   float32 (n, h, w, c), memory-mapped on read
         logits.npy     float32 (n, n_classes)
-        index.json     image paths in row order, skipped (unreadable) files, shapes
+        index.json     positions in the caller's image list of each row, shapes
 
 An entry is written into a temporary sibling directory and renamed into place,
 so an interrupted extraction never leaves a half entry that looks complete.
@@ -119,9 +119,11 @@ class FeatureBank:
                 f"class {class_name!r} of split {split!r} has no images; add images to its folder or drop the class."
             )
         directory = self.entry_directory(split, class_name, paths)
-        if not (directory / "index.json").exists():
+        entry = self._read(directory, split, class_name, paths)
+        if entry is None:
             self._extract_into(directory, split, class_name, [Path(p) for p in paths], progress)
-        return self._read(directory, split, class_name)
+            entry = self._read(directory, split, class_name, paths)
+        return entry
 
     def stream(
         self,
@@ -149,7 +151,7 @@ class FeatureBank:
         directory.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
         try:
-            rows, kept, skipped = self._run_model(paths, progress)
+            rows, kept = self._run_model(paths, progress)
             if not kept:
                 raise ValueError(
                     f"none of the {len(paths)} images of class {class_name!r} ({split}) could be read; "
@@ -162,7 +164,10 @@ class FeatureBank:
             index = {
                 "class": class_name, "split": split, "layer": self.extractor.layer,
                 "classifier_hash": self.classifier_hash,
-                "paths": [str(p) for p in kept], "skipped": [str(p) for p in skipped],
+                # Positions in the caller's path list, not the paths themselves: the key is
+                # the images' names and contents, so a copy of the dataset elsewhere finds
+                # this entry and must get its own paths back.
+                "rows": kept, "paths_when_extracted": [str(paths[i]) for i in kept],
                 "features_shape": list(features.shape), "logits_shape": list(logits.shape),
             }
             # index.json is written last: its presence marks a complete entry.
@@ -182,20 +187,29 @@ class FeatureBank:
             logits = self.extractor.head(activations)
             rows.append((activations.cpu().numpy().astype(np.float32, copy=False),
                          logits.cpu().numpy().astype(np.float32, copy=False)))
-            kept.extend(paths[i] for i in indices)
+            kept.extend(int(i) for i in indices)
             done += len(indices)
             if progress is not None:
                 progress(done, len(paths))
-        return rows, kept, batches.failed
+        return rows, kept
 
-    def _read(self, directory: Path, split: str, class_name: str) -> ClassFeatures:
-        index = json.loads((directory / "index.json").read_text())
+    def _read(
+        self, directory: Path, split: str, class_name: str, paths: Sequence[str | Path]
+    ) -> ClassFeatures | None:
+        """The entry with the caller's paths, or None when it is missing or from an older format."""
+        try:
+            index = json.loads((directory / "index.json").read_text())
+        except FileNotFoundError:
+            return None
+        if "rows" not in index:  # written before rows were stored: extract again
+            return None
+        kept = set(index["rows"])
         return ClassFeatures(
             class_name=class_name,
             split=split,
             features=np.load(directory / "features.npy", mmap_mode="r"),
             logits=np.load(directory / "logits.npy", mmap_mode="r"),
-            paths=tuple(index["paths"]),
-            skipped=tuple(index["skipped"]),
+            paths=tuple(str(paths[i]) for i in index["rows"]),
+            skipped=tuple(str(path) for i, path in enumerate(paths) if i not in kept),
             directory=directory,
         )

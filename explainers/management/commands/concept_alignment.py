@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -31,7 +32,11 @@ class Command(BaseCommand):
         try:
             components = [int(v) for v in options["components"].split(",") if v.strip()]
         except ValueError:
-            raise CommandError(f"--components={options['components']!r} must be comma-separated integers, e.g. 5,10,20.") from None
+            components = []
+        if not components:
+            raise CommandError(f"--components={options['components']!r} must be comma-separated integers, e.g. 5,10,20.")
+        if options["classes"] is not None and options["classes"] < 1:
+            raise CommandError(f"--classes={options['classes']} must be at least 1 (leave it out for every class).")
         if options["scenario"] is None:
             scenario, _ = demo_scenario()
         else:
@@ -49,7 +54,10 @@ class Command(BaseCommand):
         try:
             summary = alignment_report(scenario, out, n_components=components, n_classes=options["classes"],
                                        progress=progress)
-        except ValueError as error:
+        except ValidationError as error:
+            raise CommandError("; ".join(error.messages)) from error
+        except (ValueError, FileNotFoundError) as error:
             raise CommandError(str(error)) from error
-        bar.close()
-        self.stdout.write(json.dumps(summary, indent=None if options["json"] else 2))
+        finally:
+            bar.close()
+        self.stdout.write(json.dumps(summary, indent=None if options["json"] else 2, allow_nan=False))

@@ -57,6 +57,20 @@ def test_it_reuses_the_cache_without_running_the_model(tmp_path, bank, monkeypat
     np.testing.assert_array_equal(second.features, first.features)
 
 
+def test_a_copy_of_the_images_elsewhere_shares_the_entry_but_gets_its_own_paths(tmp_path, bank, monkeypatch):
+    paths = _write_images(tmp_path / "imgs" / "a", 3)
+    corrupt = paths[0].parent / "corrupt.png"
+    corrupt.write_bytes(b"not an image")
+    first = bank.get("train", "a", [paths[0], corrupt, *paths[1:]])
+    copies = _write_images(tmp_path / "moved" / "a", 3)  # same names, same bytes
+    (tmp_path / "moved" / "a" / "corrupt.png").write_bytes(b"not an image")
+    monkeypatch.setattr(bank, "_run_model", lambda *a, **k: pytest.fail("model re-run for identical images"))
+    second = bank.get("train", "a", [copies[0], copies[0].parent / "corrupt.png", *copies[1:]])
+    assert second.directory == first.directory
+    assert second.paths == tuple(str(c) for c in copies)
+    assert second.skipped == (str(copies[0].parent / "corrupt.png"),)
+
+
 def test_a_changed_image_invalidates_the_entry(tmp_path, bank):
     paths = _write_images(tmp_path / "imgs" / "a", 3)
     first = bank.get("train", "a", paths)
