@@ -112,6 +112,7 @@ class ConceptReducer(BaseEstimator):
     def transform(self, X: ArrayLike) -> ArrayLike:
         """Concept scores ``S`` of ``X``: ``(n_samples, n_features) -> (n_samples, n_components)``."""
         self._check_is_fitted()
+        self._validate_params()  # set_params() may have changed them since fit()
         data = self._validated_tensor(X, expected_features=self.n_features_in_)
         with blas_threads_for(data.numel()):
             return _to_caller(self._transform(data), X)

@@ -262,6 +262,10 @@ def test_nmf_exact_transform_is_the_same_in_small_batches(activations):
 def test_nmf_transform_exact_must_be_a_bool(activations):
     with pytest.raises(TypeError, match="transform_exact must be True or False"):
         reducer("nmf", transform_exact="yes").fit(activations)
+    fitted = reducer("nmf").fit(activations)
+    fitted.set_params(transform_exact="yes")  # after fit: transform checks it too
+    with pytest.raises(TypeError, match="transform_exact must be True or False"):
+        fitted.transform(activations)
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, -1.0])
