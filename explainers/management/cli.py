@@ -58,7 +58,11 @@ def reducers_arg(values: list[str] | None) -> list[str]:
 
 
 def int_list_arg(value: str, *, name: str) -> list[int]:
+    """Comma-separated integers; at least one."""
     try:
-        return [int(v) for v in value.split(",") if v.strip()]
+        numbers = [int(v) for v in value.split(",") if v.strip()]
     except ValueError:
-        raise CommandError(f"{name}={value!r}; give comma-separated integers, e.g. 5,10,15.") from None
+        numbers = []
+    if not numbers:
+        raise CommandError(f"{name}={value!r} must be comma-separated integers, e.g. 5,10,15.")
+    return numbers

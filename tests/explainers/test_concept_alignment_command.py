@@ -162,7 +162,7 @@ def test_the_json_is_strict_even_when_a_deviation_is_undefined(synthetic_scenari
 
 
 def test_an_unknown_scenario_is_named(db, tmp_path):
-    with pytest.raises(CommandError, match=r"--scenario=999999: no such scenario"):
+    with pytest.raises(CommandError, match=r"no scenario '999999'; existing scenarios"):
         call_command("concept_alignment", "--scenario", "999999", "--out", str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 
