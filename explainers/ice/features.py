@@ -12,6 +12,7 @@ re-runs the rest of the network from given activations.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
@@ -287,12 +288,26 @@ class FeatureExtractor:
         return output.detach().float().permute(0, 2, 3, 1).contiguous()
 
 
+def float_tensor_view(array: np.ndarray) -> torch.Tensor:
+    """A float32 tensor over ``array``'s memory, without a copy for float32 input.
+
+    Feature-bank activations are read-only memory maps. torch shares them but warns,
+    once per process, that writing to such a tensor is undefined; nothing in ICE Lab
+    writes to activations it is given, so the warning is silenced rather than paid
+    for with a copy of every class's features.
+    """
+    array = np.asarray(array, dtype=np.float32)
+    if array.flags.writeable:
+        return torch.from_numpy(array)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(array)
+
+
 def check_activations(activations: torch.Tensor | np.ndarray, n_features: int | None = None) -> torch.Tensor:
     """Validate activations of shape (n, h, w, c) and return them as a float32 tensor."""
     if isinstance(activations, np.ndarray):
-        array = np.asarray(activations, dtype=np.float32)
-        # Memory maps from the feature bank are read-only; torch needs a writable buffer.
-        activations = torch.from_numpy(array if array.flags.writeable else array.copy())
+        activations = float_tensor_view(activations)
     if not isinstance(activations, torch.Tensor):
         raise TypeError(f"activations must be a tensor of shape (n, h, w, c), got {type(activations).__name__}.")
     if activations.ndim != 4:

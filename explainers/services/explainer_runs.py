@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from explainers.ice.feature_bank import ClassFeatures, FeatureBank
+from explainers.ice.features import float_tensor_view
 from explainers.ice.images import file_sha256
 
 from ..models import Concept, ExplainerRun, Reducer, RunStatus, Scenario
@@ -109,21 +108,10 @@ def run_concept_maps(run: ExplainerRun, activations: np.ndarray, *, device: str 
     n, h, w, c = activations.shape
     parts = []
     for start in range(0, n, 64):
-        batch = as_tensor(np.ascontiguousarray(activations[start:start + 64], dtype=np.float32))
+        batch = float_tensor_view(np.ascontiguousarray(activations[start:start + 64]))
         maps = reducer.transform(batch.to(reducer.device_).reshape(-1, c))
         parts.append(maps.reshape(batch.shape[0], h, w, -1).cpu().numpy())
     return np.concatenate(parts) if parts else np.zeros((0, h, w, run.n_components), dtype=np.float32)
-
-
-def as_tensor(features: np.ndarray) -> torch.Tensor:
-    """A float32 tensor sharing memory with cached (read-only, memory-mapped) activations.
-
-    Nothing downstream writes to it, so the copy a writable array would need is skipped.
-    """
-    array = np.asarray(features, dtype=np.float32)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return torch.from_numpy(array)
 
 
 def check_reducer(reducer: str) -> str:
@@ -172,7 +160,7 @@ def _fit(run: ExplainerRun, bank: FeatureBank, device: str, progress: Progress |
         model, run.scenario.layer, run.reducer, run.n_components, random_state=run.seed, device=bank.extractor.device
     )
     tick = time.perf_counter()
-    explainer.fit_features(as_tensor(train.features), class_index)
+    explainer.fit_features(float_tensor_view(train.features), class_index)
     timings["fit_seconds"] = time.perf_counter() - tick
 
     report(progress, 0.6, f"prototypes of {run.class_name!r}")
@@ -207,12 +195,12 @@ def _optional_features(run: ExplainerRun, bank: FeatureBank, split: str) -> Clas
 
 def _concepts(run: ExplainerRun, explainer: Any, train: ClassFeatures, class_index: int) -> list[Concept]:
     """Concept rows: vector, weights, and the top training images highlighted for each concept."""
-    scores = explainer.concept_scores_from_features(as_tensor(train.features)).cpu().numpy()
+    scores = explainer.concept_scores_from_features(float_tensor_view(train.features)).cpu().numpy()
     from explainers.ice.prototypes import top_prototypes
 
     best = top_prototypes(scores, k=min(N_PROTOTYPES, scores.shape[0]))
     needed = sorted(set(best.ravel().tolist()))
-    maps = explainer.concept_maps_from_features(as_tensor(train.features[needed])).cpu().numpy()
+    maps = explainer.concept_maps_from_features(float_tensor_view(train.features[needed])).cpu().numpy()
     row_of = {image: row for row, image in enumerate(needed)}
     # Each prototype image serves several concepts: read, hash and locate it once.
     geometry = scenario_geometry(scenario=run.scenario)
@@ -243,7 +231,7 @@ def _fidelity(explainer: Any, test: ClassFeatures | None, class_index: int, trai
         result["relative_reconstruction_error"] = float(error) / max(norm, _EPSILON)
     if test is None:
         return result
-    approximate = explainer.reconstruct_logits(as_tensor(test.features))[:, class_index]
+    approximate = explainer.reconstruct_logits(float_tensor_view(test.features))[:, class_index]
     original = np.asarray(test.logits[:, class_index], dtype=np.float64)
     approximate = approximate.detach().cpu().numpy().astype(np.float64)
     result["fid_r"] = float(np.abs(original - approximate).sum() / (np.abs(original).sum() + _EPSILON))
@@ -265,7 +253,7 @@ def _align_parts(run: ExplainerRun, explainer: Any, test: ClassFeatures | None, 
         per_image = [load_part_masks(dataset_dir, path) for path in test.paths[:count]]
         size = next(iter(m.shape for masks in per_image for m in masks.values()))
         masks = stack_part_masks(per_image, size)
-        maps = explainer.concept_maps_from_features(as_tensor(test.features[:count])).cpu().numpy()
+        maps = explainer.concept_maps_from_features(float_tensor_view(test.features[:count])).cpu().numpy()
         table = align_concepts(maps, masks, size, shift_negative=run.reducer == Reducer.PCA)
     except (OSError, ValueError, KeyError, StopIteration) as error:
         # Alignment is extra information; a dataset without usable masks still gets its explainers.

@@ -9,8 +9,10 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
+from explainers.ice.features import float_tensor_view
+
 from ..models import FidelitySweep, Scenario
-from .explainer_runs import as_tensor, check_classes, check_reducer
+from .explainer_runs import check_classes, check_reducer
 from .progress import Progress, report, scaled
 from .scenarios import scenario_class_features, scenario_class_indices, scenario_feature_bank
 
@@ -62,7 +64,7 @@ def fidelity_sweep_run(
 
 
 def _tensor(features) -> torch.Tensor:
-    return as_tensor(features.features)
+    return float_tensor_view(features.features)
 
 
 def _records(table) -> list[dict]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from explainers.ice.devices import resolve_device
+from explainers.ice.features import float_tensor_view
 from explainers.ice.reducers._arrays import (
     CPU_BACKENDS,
     Array,
@@ -268,7 +268,7 @@ def _as_float_tensor(
                 f"{label} must hold real numbers, got dtype {X.dtype}; convert it with "
                 "X.astype(numpy.float32)."
             )
-        data = _tensor_sharing(np.ascontiguousarray(X, dtype=np.float32))
+        data = float_tensor_view(np.ascontiguousarray(X, dtype=np.float32))
     else:
         raise TypeError(
             f"{label} must be a numpy array or a torch tensor of shape (n_samples, {columns}), "
@@ -288,19 +288,6 @@ def _as_float_tensor(
             f"{label} is empty (shape {tuple(data.shape)}); it needs at least one row and one column."
         )
     return data.to(device=device, dtype=torch.float32).contiguous()
-
-
-def _tensor_sharing(array: np.ndarray) -> torch.Tensor:
-    """A tensor over ``array``'s memory, also for read-only arrays (memory-mapped features).
-
-    torch warns that writing to such a tensor is undefined; the reducers only
-    read their input, so the warning would only alarm users of the feature bank.
-    """
-    if array.flags.writeable:
-        return torch.from_numpy(array)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return torch.from_numpy(array)
 
 
 def _to_caller(result: torch.Tensor, like: ArrayLike) -> ArrayLike:

@@ -5,6 +5,7 @@ and the ResNet stages run by hand.
 """
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torchvision
@@ -208,3 +209,14 @@ def test_images_too_small_for_inception_name_the_minimum(inception):
 def test_a_layer_without_a_feature_map_is_refused(resnet18, images):
     with pytest.raises(ValueError, match="'fc' outputs .*not a feature map"):
         FeatureExtractor(resnet18, "fc", device="cpu")(images)
+
+
+def test_read_only_activations_are_shared_not_copied():
+    # Feature-bank entries are read-only memory maps; a copy per class would double the memory.
+    from explainers.ice.features import check_activations
+
+    array = np.zeros((2, 3, 3, 4), dtype=np.float32)
+    array.setflags(write=False)
+    tensor = check_activations(array)
+    assert np.shares_memory(tensor.numpy(), array)
+    assert tensor.dtype == torch.float32
