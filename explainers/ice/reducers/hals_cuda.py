@@ -1,6 +1,6 @@
 """HALS passes on a GPU, replayed as CUDA graphs: one launch per pass instead of ~3·k.
 
-A HALS pass (``solvers.hals_sweep``) is k small row updates. Launched one kernel
+A HALS pass (``hals.hals_sweep``) is k small row updates. Launched one kernel
 at a time from Python, the NMF fit on a GPU is bound by launch latency, not
 arithmetic: on an H200 an iteration at c' = 10 on 63,700 × 2,048 data took
 ~5 ms, almost all of it launching ~500 kernels of a few microseconds each. Here
@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import torch
 
+from explainers.ice.reducers.hals import INNER_DELTA, repeat_passes
+
 
 def scaled_sweep(F: torch.Tensor, A: torch.Tensor, B: torch.Tensor) -> None:
     """One HALS pass over the rows of ``F`` in place, with A and B pre-scaled rows.
@@ -33,15 +35,14 @@ def scaled_sweep(F: torch.Tensor, A: torch.Tensor, B: torch.Tensor) -> None:
 class HalsPasses:
     """Repeated HALS passes over one factor ``F`` (a torch tensor), for a whole fit.
 
-    ``run(A, B, max_sweeps)`` has the contract of ``solvers.hals_sweeps``: passes
-    until one changes F by at most ``delta`` times the first pass's change, or
-    ``max_sweeps``. On a CUDA device the pass is captured as a graph at the
+    ``run(A, B, max_sweeps)`` has the contract of ``hals.hals_sweeps``, with the
+    same stopping rule (``hals.repeat_passes``). On a CUDA device the pass is captured as a graph at the
     second call and replayed from then on; where capture fails (an old driver, a
     memory limit), passes stay eager. ``use_graph=False`` forces eager passes
     (the same arithmetic on any device; the tests use it on the CPU).
     """
 
-    def __init__(self, F: torch.Tensor, *, delta: float, use_graph: bool | None = None) -> None:
+    def __init__(self, F: torch.Tensor, *, delta: float = INNER_DELTA, use_graph: bool | None = None) -> None:
         self.F = F
         self.delta = delta
         self.use_graph = F.is_cuda if use_graph is None else use_graph
@@ -58,17 +59,12 @@ class HalsPasses:
         else:
             self._A.copy_(A)
             self._B.copy_(B)
-        first_change = None
-        for sweep in range(1, max_sweeps + 1):
+
+        def one_pass(measure: bool) -> float | None:
             self._step()
-            if max_sweeps == 1:
-                return 1
-            change = float(self._change)  # the one host sync of a pass
-            if first_change is None:
-                first_change = change
-            elif change <= self.delta * first_change:
-                return sweep
-        return max_sweeps
+            return float(self._change) if measure else None  # the one host sync of a pass
+
+        return repeat_passes(one_pass, max_sweeps, self.delta)
 
     def _pass(self) -> None:
         diagonal = self._B.diagonal()

@@ -15,7 +15,7 @@ import numpy as np
 
 from explainers.ice.reducers import _arrays as xp
 from explainers.ice.reducers._arrays import Array
-from explainers.ice.reducers.solvers import hals_sweep
+from explainers.ice.reducers.hals import hals_sweep
 
 
 def nonnegative_least_squares(

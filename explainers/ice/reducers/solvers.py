@@ -1,4 +1,4 @@
-"""Numerical kernels of the reducers: randomised SVD, NNDSVD, HALS, non-negative least squares.
+"""Numerical kernels of the reducers: randomised SVD, NNDSVD and the NMF fit by HALS.
 
 Every function takes and returns *working arrays* (see ``_arrays``): numpy arrays
 on the CPU or torch tensors on any device, float32, all of one kind. Small
@@ -8,7 +8,8 @@ HALS (hierarchical alternating least squares) is the block coordinate descent
 of Cichocki & Phan (2009), "Fast local algorithms for large scale nonnegative
 matrix and tensor factorizations", with the repeated inner passes of Gillis &
 Glineur (2012), "Accelerated multiplicative updates and hierarchical ALS
-algorithms for nonnegative matrix factorization". NNDSVD is Boutsidis &
+algorithms for nonnegative matrix factorization"; its passes are in ``hals``
+(``hals_cuda`` on a GPU). NNDSVD is Boutsidis &
 Gallopoulos (2008), "SVD based initialization: a head start for nonnegative
 matrix factorization"; the randomised SVD is Halko, Martinsson & Tropp (2011).
 """
@@ -23,6 +24,7 @@ import torch
 
 from explainers.ice.reducers import _arrays as xp
 from explainers.ice.reducers._arrays import Array
+from explainers.ice.reducers.hals import hals_sweeps
 from explainers.ice.reducers.hals_cuda import HalsPasses
 
 # Repeated HALS passes per product (Gillis & Glineur 2012) pay only where a
@@ -34,9 +36,6 @@ from explainers.ice.reducers.hals_cuda import HalsPasses
 # only, 101 and 159; 3 passes over S as well, 122 and 248. See docs/PERFORMANCE.md.
 _SCORE_PASSES = 1
 _COMPONENT_PASSES = 10
-# Repeated passes stop once one changes the factor by less than this share of
-# the change the first pass made (Gillis & Glineur's delta).
-_INNER_DELTA = 0.1
 # Below this relative error (error² < share·||X||²) the cheap objective loses
 # its digits to float32 cancellation, so the residual is computed directly.
 _CHEAP_ERROR_MIN_SHARE = 1e-2
@@ -176,59 +175,10 @@ def random_nmf_init(X: Array, rank: int, rng: np.random.Generator) -> tuple[Arra
     return xp.like(St, X), xp.like(P, X)
 
 
-def hals_sweep(F: Array, A: Array, B: Array, diagonal: list[float]) -> None:
-    """One HALS pass over the rows of ``F ≥ 0`` for ``½·tr(Fᵀ·B·F) - tr(Aᵀ·F)``, in place.
-
-    That objective is ``½||Y - Fᵀ·G||²`` up to a constant, with ``A = G·Yᵀ`` and
-    ``B = G·Gᵀ``, so a pass costs O(k²·p) instead of the product's O(k·p·q).
-    Each row becomes the exact minimiser with the other rows fixed.
-
-    Parameters
-    ----------
-    F : array of shape (k, p), updated in place
-    A : array of shape (k, p)
-    B : array of shape (k, k), symmetric positive semi-definite
-    diagonal : list of float
-        ``B``'s diagonal on the host (one device sync per pass, not k).
-    """
-    for j, b_jj in enumerate(diagonal):
-        if b_jj <= 0.0:  # a dead component: nothing determines its row
-            continue
-        row = F[j]
-        row += (A[j] - xp.combine_rows(B[j], F)) * (1.0 / b_jj)
-        xp.clamp_nonnegative_(row)
-
-
-def hals_sweeps(F: Array, A: Array, B: Array, max_sweeps: int) -> int:
-    """Repeat :func:`hals_sweep` while it pays (Gillis & Glineur 2012), in place.
-
-    Stops after ``max_sweeps`` or once a pass changes F by less than
-    ``_INNER_DELTA`` times the first pass did. Shapes as in :func:`hals_sweep`.
-
-    Returns
-    -------
-    int
-        Passes done.
-    """
-    diagonal = xp.host64(B.diagonal()).tolist()
-    first_change = None
-    for sweep in range(1, max_sweeps + 1):
-        before = xp.copy(F) if max_sweeps > 1 else None
-        hals_sweep(F, A, B, diagonal)
-        if before is None:
-            return sweep
-        change = xp.norm(F - before)
-        if first_change is None:
-            first_change = change
-        elif change <= _INNER_DELTA * first_change:
-            return sweep
-    return max_sweeps
-
-
 def _passes_over(F: Array) -> Callable[[Array, Array, int], int]:
     """``hals_sweeps`` bound to F: replayed as CUDA graphs for a GPU tensor."""
     if isinstance(F, torch.Tensor) and F.is_cuda:
-        return HalsPasses(F, delta=_INNER_DELTA).run
+        return HalsPasses(F).run
     return lambda A, B, max_sweeps: hals_sweeps(F, A, B, max_sweeps)
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from explainers.ice.reducers.hals import hals_sweeps
 from explainers.ice.reducers.hals_cuda import HalsPasses
-from explainers.ice.reducers.solvers import hals_sweeps
 
 DELTA = 0.1
 
