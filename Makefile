@@ -6,7 +6,7 @@ STAMP := $(VENV)/.icelab-installed
 PYTEST := $(PY) -m pytest
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: setup test test-fast test-sqlite test-postgres test-all demo bench lint clean
+.PHONY: setup test test-fast test-sqlite test-postgres test-all demo bench lint format clean
 
 # Idempotent: reinstalls only when pyproject.toml changed since the last install.
 setup: $(STAMP)
@@ -47,6 +47,12 @@ bench: setup
 
 lint: setup
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+# Rewrites files: ruff's formatter, then its autofixes.
+format: setup
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
 
 clean:
 	rm -rf var/test-home .pytest_cache

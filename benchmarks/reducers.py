@@ -359,7 +359,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--reducers", default=",".join(REDUCERS), help="comma-separated subset")
     parser.add_argument(
-        "--sklearn-threads", type=int, default=None, help="cap scikit-learn's threads (default: all)"
+        "--sklearn-threads",
+        type=int,
+        default=None,
+        help="cap scikit-learn's threads (default: all)",
     )
     args = parser.parse_args(argv)
     components = [int(c) for c in (args.components or ("5" if args.quick else "10,50")).split(",")]

@@ -1,4 +1,5 @@
 """The Celery application. Configured from Django settings (prefix ``CELERY_``)."""
+
 import os
 
 from celery import Celery

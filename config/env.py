@@ -3,6 +3,7 @@
 Each helper raises ``ImproperlyConfigured`` naming the variable, so a typo in a
 deployment fails at start-up with a message that says what to fix.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,7 +24,9 @@ def envbool(name: str, default: str) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean; use one of 1/0, true/false, yes/no.")
+    raise ImproperlyConfigured(
+        f"{name}={value!r} is not a boolean; use one of 1/0, true/false, yes/no."
+    )
 
 
 def envint(name: str, default: str) -> int:

@@ -1,4 +1,5 @@
 """ICE Lab settings. Every value comes from the environment; `.env.example` documents each one."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -3,6 +3,7 @@
 Every step reuses what an earlier run made (the dataset, the checkpoint, the feature
 bank, fitted runs), so running the demo again is quick. It returns one JSON-ready dict.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,12 @@ def demo_scenario(*, say: Say = lambda message: None) -> tuple[Any, Any]:
     say("1/4 synthetic concept dataset")
     dataset = dataset_create_synthetic(seed=DEMO_SEED)
     say("2/4 default classifier (trained once, then reused)")
-    trained = train_classifier(dataset.path, out=home / "classifiers" / f"{DEMO_CLASSIFIER}.pt",
-                               seed=DEMO_SEED, progress=False)
+    trained = train_classifier(
+        dataset.path,
+        out=home / "classifiers" / f"{DEMO_CLASSIFIER}.pt",
+        seed=DEMO_SEED,
+        progress=False,
+    )
     classifier = classifier_create(name=DEMO_CLASSIFIER, checkpoint=str(trained.checkpoint))
     scenario = scenario_create(dataset=dataset, classifier=classifier, layer=DEMO_LAYER)
     return scenario, trained
@@ -74,7 +79,9 @@ def run_demo(*, say: Say = lambda message: None) -> dict[str, Any]:
     for reducer in DEMO_REDUCERS:
         explainer_runs_fit(scenario=scenario, reducer=reducer, n_components=10, seed=DEMO_SEED)
         sets.append(stimulus_set_build(scenario=scenario, reducer=reducer, seed=DEMO_SEED))
-    summary["stimulus_sets"] = [{"id": s.pk, "reducer": s.reducer, "trials": s.trials.count()} for s in sets]
+    summary["stimulus_sets"] = [
+        {"id": s.pk, "reducer": s.reducer, "trials": s.trials.count()} for s in sets
+    ]
     summary["manifest"] = str(manifest_export(out=out / "manifest.json", stimulus_sets=sets))
     summary["seconds"] = round(time.perf_counter() - started, 1)
     return summary
@@ -83,8 +90,10 @@ def run_demo(*, say: Say = lambda message: None) -> dict[str, Any]:
 def _split_features(scenario, bank: FeatureBank, split: str) -> dict[int, Any]:
     from explainers.services.scenarios import scenario_class_features
 
-    return {g: scenario_class_features(scenario=scenario, bank=bank, split=split, class_name=name)
-            for g, name in enumerate(scenario.dataset.class_names)}
+    return {
+        g: scenario_class_features(scenario=scenario, bank=bank, split=split, class_name=name)
+        for g, name in enumerate(scenario.dataset.class_names)
+    }
 
 
 def core_showcase(scenario, out: Path, *, say: Say) -> dict[str, Any]:
@@ -102,14 +111,17 @@ def core_showcase(scenario, out: Path, *, say: Say) -> dict[str, Any]:
     explainer.fit_features(np.asarray(train[target].features), target)
     explanation = explainer.explain_features(np.asarray(test[target].features[:1]))
     reconstructed = explanation.contributions.sum(0) + explanation.residual + explanation.bias
-    figure_path = _render_explanation(explainer, explanation, test[target], data.classes[target], out)
+    figure_path = _render_explanation(
+        explainer, explanation, test[target], data.classes[target], out
+    )
 
     say("   fidelity sweep")
     sweep = fidelity_sweep(
         bank.extractor.head,
         {g: np.asarray(e.features) for g, e in train.items()},
         {g: np.asarray(e.features) for g, e in test.items()},
-        n_components=DEMO_SWEEP_COMPONENTS, random_state=DEMO_SEED,
+        n_components=DEMO_SWEEP_COMPONENTS,
+        random_state=DEMO_SEED,
     )
     sweep.table.to_csv(out / "fidelity.csv", index=False)
     sweep.figure().savefig(out / "fidelity.png", dpi=120)
@@ -126,8 +138,11 @@ def core_showcase(scenario, out: Path, *, say: Say) -> dict[str, Any]:
         "fidelity": {
             "table": str(out / "fidelity.csv"),
             "figure": str(out / "fidelity.png"),
-            "rows": json.loads(sweep.table[["reducer", "n_components", "fid_c", "fid_r", "accuracy"]]
-                               .round(4).to_json(orient="records")),
+            "rows": json.loads(
+                sweep.table[["reducer", "n_components", "fid_c", "fid_r", "accuracy"]]
+                .round(4)
+                .to_json(orient="records")
+            ),
         },
         "alignment": _alignment(explainer, test[target], data),
     }
@@ -142,8 +157,9 @@ def _render_explanation(explainer, explanation, entry, class_name: str, out: Pat
     images = _display_images(entry.paths, size)
     maps = explainer.concept_maps_from_features(np.asarray(entry.features)).cpu().numpy()
     gallery = prototype_gallery(images, maps, maps.mean(axis=(1, 2)), shift_negative=False)
-    figure = render_local_explanation(images[0], explanation, explanation.target_class, maps[0], gallery,
-                                      class_name=class_name)
+    figure = render_local_explanation(
+        images[0], explanation, explanation.target_class, maps[0], gallery, class_name=class_name
+    )
     path = out / "local_explanation.png"
     figure.save(path)
     return path
@@ -154,5 +170,11 @@ def _alignment(explainer, entry, data: SyntheticDataset) -> dict[str, Any]:
     size = (data.size, data.size)
     masks = stack_part_masks([data.part_masks(p) for p in entry.paths], size)
     table = align_concepts(maps, masks, size, shift_negative=False)
-    return {"reducer": "nmf", "n_components": explainer.n_components, **alignment_summary(table),
-            "concepts": table[["concept", "best_part", "best_iou", "purity"]].round(3).to_dict(orient="records")}
+    return {
+        "reducer": "nmf",
+        "n_components": explainer.n_components,
+        **alignment_summary(table),
+        "concepts": table[["concept", "best_part", "best_iou", "purity"]]
+        .round(3)
+        .to_dict(orient="records"),
+    }

@@ -9,6 +9,7 @@ progress to the database as it goes, and records the result or the error with it
 traceback. A failed job can be retried; the services it calls are idempotent, so
 re-running finished work is cheap.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -62,9 +63,12 @@ def _fit_explainers(params: dict[str, Any], progress: Progress) -> dict[str, Any
     from .services import explainer_runs_fit
 
     runs = explainer_runs_fit(
-        scenario=Scenario.objects.get(pk=params["scenario"]), reducer=params["reducer"],
-        n_components=int(params.get("n_components", 10)), classes=params.get("classes"),
-        seed=int(params.get("seed", 0)), progress=progress,
+        scenario=Scenario.objects.get(pk=params["scenario"]),
+        reducer=params["reducer"],
+        n_components=int(params.get("n_components", 10)),
+        classes=params.get("classes"),
+        seed=int(params.get("seed", 0)),
+        progress=progress,
     )
     return {"runs": [run.pk for run in runs]}
 
@@ -77,7 +81,9 @@ def _fidelity_sweep(params: dict[str, Any], progress: Progress) -> dict[str, Any
         scenario=Scenario.objects.get(pk=params["scenario"]),
         reducers=tuple(params.get("reducers", ("nmf", "pca", "kmeans"))),
         n_components=tuple(params.get("n_components", DEFAULT_N_COMPONENTS)),
-        classes=params.get("classes"), seed=int(params.get("seed", 0)), progress=progress,
+        classes=params.get("classes"),
+        seed=int(params.get("seed", 0)),
+        progress=progress,
     )
     return {"fidelity_sweep": sweep.pk}
 
@@ -85,9 +91,16 @@ def _fidelity_sweep(params: dict[str, Any], progress: Progress) -> dict[str, Any
 def _build_stimulus_set(params: dict[str, Any], progress: Progress) -> dict[str, Any]:
     from .services import stimulus_set_build
 
-    options = {k: int(params[k]) for k in ("seed", "n_classes", "n_training", "n_components", "explainer_seed") if k in params}
+    options = {
+        k: int(params[k])
+        for k in ("seed", "n_classes", "n_training", "n_components", "explainer_seed")
+        if k in params
+    }
     stimulus_set: StimulusSet = stimulus_set_build(
-        scenario=Scenario.objects.get(pk=params["scenario"]), reducer=params["reducer"], progress=progress, **options
+        scenario=Scenario.objects.get(pk=params["scenario"]),
+        reducer=params["reducer"],
+        progress=progress,
+        **options,
     )
     return {"stimulus_set": stimulus_set.pk, "trials": stimulus_set.trials.count()}
 
@@ -110,7 +123,9 @@ def idempotency_key(kind: str, params: dict[str, Any]) -> str:
 def job_submit(*, kind: str, params: dict[str, Any]) -> Job:
     """Queue ``kind`` with ``params``; the same work already queued or running is returned instead."""
     if kind not in JOB_KINDS:
-        raise ValidationError(f"job kind {kind!r} is unknown; use one of {', '.join(sorted(JOB_KINDS))}.")
+        raise ValidationError(
+            f"job kind {kind!r} is unknown; use one of {', '.join(sorted(JOB_KINDS))}."
+        )
     try:
         params = json.loads(json.dumps(params))
     except (TypeError, ValueError) as error:
@@ -142,13 +157,17 @@ def job_retry(*, job: Job) -> Job:
         try:
             with transaction.atomic():
                 updated = Job.objects.filter(pk=job.pk, status=Job.Status.FAILED).update(
-                    status=Job.Status.QUEUED, progress=0, step="queued for retry",
+                    status=Job.Status.QUEUED,
+                    progress=0,
+                    step="queued for retry",
                 )
         except IntegrityError:  # the same work was resubmitted meanwhile
             return Job.objects.get(idempotency_key=job.idempotency_key, status__in=Job.ACTIVE)
         job.refresh_from_db()
         if not updated:
-            raise ValidationError(f"job {job.pk} is {job.status}; only failed or queued jobs can be retried.")
+            raise ValidationError(
+                f"job {job.pk} is {job.status}; only failed or queued jobs can be retried."
+            )
         transaction.on_commit(lambda: job_dispatch(job=job))
     return job
 
@@ -156,11 +175,16 @@ def job_retry(*, job: Job) -> Job:
 def job_abandon(*, job: Job, reason: str = "its worker stopped before finishing it") -> Job:
     """Mark a running job failed, so work whose worker died can be retried or submitted again."""
     updated = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
-        status=Job.Status.FAILED, error=f"marked as failed: {reason}", step="abandoned", finished_at=timezone.now(),
+        status=Job.Status.FAILED,
+        error=f"marked as failed: {reason}",
+        step="abandoned",
+        finished_at=timezone.now(),
     )
     job.refresh_from_db()
     if not updated:
-        raise ValidationError(f"job {job.pk} is {job.status}; only running jobs can be marked as failed.")
+        raise ValidationError(
+            f"job {job.pk} is {job.status}; only running jobs can be marked as failed."
+        )
     return job
 
 
@@ -198,8 +222,13 @@ class JobProgress:
 def job_run(job_id: int) -> Job:
     """Run a queued job and record its outcome; anything else (running, done, failed) is left alone."""
     claimed = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
-        status=Job.Status.RUNNING, attempts=F("attempts") + 1, started_at=timezone.now(),
-        finished_at=None, error="", progress=0, step="starting",
+        status=Job.Status.RUNNING,
+        attempts=F("attempts") + 1,
+        started_at=timezone.now(),
+        finished_at=None,
+        error="",
+        progress=0,
+        step="starting",
     )
     job = Job.objects.get(pk=job_id)
     if not claimed:
@@ -212,12 +241,18 @@ def job_run(job_id: int) -> Job:
     except Exception as error:
         logger.warning("job %s failed: %s", job.pk, error)
         Job.objects.filter(pk=job.pk).update(
-            status=Job.Status.FAILED, error=traceback.format_exc(), finished_at=timezone.now(),
+            status=Job.Status.FAILED,
+            error=traceback.format_exc(),
+            finished_at=timezone.now(),
             step=_summary(error)[:300],
         )
     else:
         Job.objects.filter(pk=job.pk).update(
-            status=Job.Status.SUCCEEDED, progress=100, step="done", result=result, finished_at=timezone.now(),
+            status=Job.Status.SUCCEEDED,
+            progress=100,
+            step="done",
+            result=result,
+            finished_at=timezone.now(),
         )
     job.refresh_from_db()
     return job

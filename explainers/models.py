@@ -4,6 +4,7 @@ Writes go through :mod:`explainers.services`; these classes hold data, the check
 can run without the model files (``clean``), and the one invariant that must hold
 whatever code path writes: a frozen stimulus set never changes.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,9 +29,15 @@ class Dataset(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.IMAGEFOLDER)
-    path = models.CharField(max_length=500, help_text="Directory holding train/ and test/ (and optionally val/).")
-    seed = models.PositiveIntegerField(null=True, blank=True, help_text="Synthetic datasets: the generator's seed.")
-    generator_params = models.JSONField(default=dict, blank=True, help_text="Synthetic datasets: size, per_class, n_classes.")
+    path = models.CharField(
+        max_length=500, help_text="Directory holding train/ and test/ (and optionally val/)."
+    )
+    seed = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Synthetic datasets: the generator's seed."
+    )
+    generator_params = models.JSONField(
+        default=dict, blank=True, help_text="Synthetic datasets: size, per_class, n_classes."
+    )
     class_names = models.JSONField(default=list, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -42,28 +49,46 @@ class Dataset(models.Model):
 
     def clean(self) -> None:
         if self.kind == self.Kind.SYNTHETIC and self.seed is None:
-            raise ValidationError({"seed": "A synthetic dataset needs the seed it is generated from."})
+            raise ValidationError(
+                {"seed": "A synthetic dataset needs the seed it is generated from."}
+            )
         missing = [split for split in ("train", "test") if not (Path(self.path) / split).is_dir()]
         if missing:
-            hint = " Generate it with `manage.py make_synthetic_dataset` first." if self.kind == self.Kind.SYNTHETIC else ""
-            raise ValidationError({"path": (
-                f"{self.path} has no {' or '.join(s + '/' for s in missing)} folder; a dataset needs "
-                f"train/<class>/ and test/<class>/ folders of images.{hint}"
-            )})
+            hint = (
+                " Generate it with `manage.py make_synthetic_dataset` first."
+                if self.kind == self.Kind.SYNTHETIC
+                else ""
+            )
+            raise ValidationError(
+                {
+                    "path": (
+                        f"{self.path} has no {' or '.join(s + '/' for s in missing)} folder; a dataset needs "
+                        f"train/<class>/ and test/<class>/ folders of images.{hint}"
+                    )
+                }
+            )
 
 
 class Classifier(models.Model):
     """A torchvision architecture with torchvision weights or a local checkpoint."""
 
     name = models.CharField(max_length=100, unique=True)
-    arch = models.CharField(max_length=100, help_text="torchvision architecture name, or icelab_resnet.")
-    weights = models.CharField(max_length=100, blank=True, help_text="torchvision weights name, e.g. IMAGENET1K_V2.")
-    checkpoint = models.CharField(max_length=500, blank=True, help_text="Path of a local checkpoint (.pt).")
+    arch = models.CharField(
+        max_length=100, help_text="torchvision architecture name, or icelab_resnet."
+    )
+    weights = models.CharField(
+        max_length=100, blank=True, help_text="torchvision weights name, e.g. IMAGENET1K_V2."
+    )
+    checkpoint = models.CharField(
+        max_length=500, blank=True, help_text="Path of a local checkpoint (.pt)."
+    )
     sha256 = models.CharField(max_length=64, blank=True, editable=False)
     class_names = models.JSONField(default=list, blank=True, editable=False)
     num_classes = models.PositiveIntegerField(default=0, editable=False)
     input_size = models.PositiveIntegerField(default=224)
-    resize_size = models.PositiveIntegerField(default=224, help_text="Shorter side before the centre crop.")
+    resize_size = models.PositiveIntegerField(
+        default=224, help_text="Shorter side before the centre crop."
+    )
     mean = models.JSONField(default=list, blank=True)
     std = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -81,7 +106,11 @@ class Classifier(models.Model):
                 "a classifier with random weights cannot be explained reproducibly."
             )
         if self.checkpoint and not Path(self.checkpoint).is_file():
-            raise ValidationError({"checkpoint": f"{self.checkpoint} is not a file; give the path of a .pt checkpoint."})
+            raise ValidationError(
+                {
+                    "checkpoint": f"{self.checkpoint} is not a file; give the path of a .pt checkpoint."
+                }
+            )
 
 
 class Scenario(models.Model):
@@ -90,14 +119,20 @@ class Scenario(models.Model):
     name = models.CharField(max_length=100, unique=True)
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="scenarios")
     classifier = models.ForeignKey(Classifier, on_delete=models.PROTECT, related_name="scenarios")
-    layer = models.CharField(max_length=200, help_text="Name of a module of the classifier, e.g. layer4.")
-    input_size = models.PositiveIntegerField(help_text="Images are resized to input_size × input_size.")
+    layer = models.CharField(
+        max_length=200, help_text="Name of a module of the classifier, e.g. layer4."
+    )
+    input_size = models.PositiveIntegerField(
+        help_text="Images are resized to input_size × input_size."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["dataset", "classifier", "layer", "input_size"], name="unique_scenario"),
+            models.UniqueConstraint(
+                fields=["dataset", "classifier", "layer", "input_size"], name="unique_scenario"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -123,7 +158,9 @@ class ExplainerRun(models.Model):
     error = models.TextField(blank=True)
     fidelity = models.JSONField(default=dict, blank=True)
     timings = models.JSONField(default=dict, blank=True)
-    reducer_file = models.CharField(max_length=500, blank=True, help_text="Fitted reducer, relative to ICELAB_HOME.")
+    reducer_file = models.CharField(
+        max_length=500, blank=True, help_text="Fitted reducer, relative to ICELAB_HOME."
+    )
     reducer_sha256 = models.CharField(max_length=64, blank=True)
     weights_are_estimates = models.BooleanField(default=False)
     n_train_images = models.PositiveIntegerField(default=0)
@@ -135,7 +172,8 @@ class ExplainerRun(models.Model):
         ordering = ["scenario", "reducer", "class_name"]
         constraints = [
             models.UniqueConstraint(
-                fields=["scenario", "class_name", "reducer", "n_components", "seed"], name="unique_explainer_run"
+                fields=["scenario", "class_name", "reducer", "n_components", "seed"],
+                name="unique_explainer_run",
             ),
         ]
 
@@ -151,13 +189,17 @@ class Concept(models.Model):
     vector = models.JSONField(help_text="The component p_k (c,).")
     class_weights = models.JSONField(help_text="(P·W)_k: the concept's weight for every class.")
     weight = models.FloatField(help_text="The concept's weight for the run's class.")
-    prototypes = models.JSONField(default=list, help_text="[{image, sha256, file, file_sha256}], best first.")
+    prototypes = models.JSONField(
+        default=list, help_text="[{image, sha256, file, file_sha256}], best first."
+    )
     best_part = models.CharField(max_length=100, blank=True)
     best_part_iou = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["run", "-weight"]
-        constraints = [models.UniqueConstraint(fields=["run", "index"], name="unique_concept_index")]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "index"], name="unique_concept_index")
+        ]
 
     def __str__(self) -> str:
         return f"concept {self.index} of {self.run}"
@@ -171,7 +213,9 @@ class FidelitySweep(models.Model):
     n_components = models.JSONField()
     classes = models.JSONField()
     seed = models.PositiveIntegerField(default=0)
-    table = models.JSONField(default=list, help_text="One row per (reducer, c'): fid_c, fid_r, accuracy, …")
+    table = models.JSONField(
+        default=list, help_text="One row per (reducer, c'): fid_c, fid_r, accuracy, …"
+    )
     figure = models.CharField(max_length=300, blank=True, help_text="Storage name of the plot.")
     seconds = models.FloatField(default=0.0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -198,7 +242,9 @@ class FrozenGuardQuerySet(models.QuerySet):
 
     def _refuse_if_frozen(self, action: str) -> None:
         if self.filter(**{self.frozen_lookup: False}).exists():
-            raise FrozenStimulusSetError(f"{self.rows} cannot {action}: a launched study uses them.")
+            raise FrozenStimulusSetError(
+                f"{self.rows} cannot {action}: a launched study uses them."
+            )
 
     def delete(self):
         self._refuse_if_frozen("be deleted")
@@ -228,8 +274,12 @@ class StimulusSet(models.Model):
     n_classes = models.PositiveIntegerField(default=20)
     n_training = models.PositiveIntegerField(default=5)
     n_components = models.PositiveIntegerField(default=10)
-    explainer_seed = models.PositiveIntegerField(default=0, help_text="Seed of the explainers the set uses.")
-    classes = models.JSONField(default=list, blank=True, help_text="The drawn classes, in trial order.")
+    explainer_seed = models.PositiveIntegerField(
+        default=0, help_text="Seed of the explainers the set uses."
+    )
+    classes = models.JSONField(
+        default=list, blank=True, help_text="The drawn classes, in trial order."
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     error = models.TextField(blank=True)
     frozen_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -243,10 +293,21 @@ class StimulusSet(models.Model):
         ordering = ["scenario", "reducer", "seed"]
         constraints = [
             models.UniqueConstraint(
-                fields=["scenario", "reducer", "seed", "n_classes", "n_training", "n_components", "explainer_seed"],
+                fields=[
+                    "scenario",
+                    "reducer",
+                    "seed",
+                    "n_classes",
+                    "n_training",
+                    "n_components",
+                    "explainer_seed",
+                ],
                 name="unique_stimulus_set",
             ),
-            models.CheckConstraint(condition=Q(n_training__lt=models.F("n_classes")), name="stimulus_set_has_test_trials"),
+            models.CheckConstraint(
+                condition=Q(n_training__lt=models.F("n_classes")),
+                name="stimulus_set_has_test_trials",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -258,12 +319,20 @@ class StimulusSet(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         # The invariant lives here, not only in services, so no code path can edit a frozen set.
-        if self.pk is not None and StimulusSet.objects.filter(pk=self.pk, frozen_at__isnull=False).exists():
-            raise FrozenStimulusSetError(f"Stimulus set {self.pk} is frozen: a launched study uses it.")
+        if (
+            self.pk is not None
+            and StimulusSet.objects.filter(pk=self.pk, frozen_at__isnull=False).exists()
+        ):
+            raise FrozenStimulusSetError(
+                f"Stimulus set {self.pk} is frozen: a launched study uses it."
+            )
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        if self.is_frozen or StimulusSet.objects.filter(pk=self.pk, frozen_at__isnull=False).exists():
+        if (
+            self.is_frozen
+            or StimulusSet.objects.filter(pk=self.pk, frozen_at__isnull=False).exists()
+        ):
             raise FrozenStimulusSetError(f"Stimulus set {self.pk} is frozen and cannot be deleted.")
         return super().delete(*args, **kwargs)
 
@@ -287,30 +356,46 @@ class Trial(models.Model):
     run = models.ForeignKey(ExplainerRun, on_delete=models.PROTECT, related_name="trials")
     target_concept = models.PositiveIntegerField()
     target_percentile = models.FloatField()
-    target_image = models.CharField(max_length=500, help_text="Source image, relative to the dataset.")
+    target_image = models.CharField(
+        max_length=500, help_text="Source image, relative to the dataset."
+    )
     target_image_sha256 = models.CharField(max_length=64)
-    target_file = models.CharField(max_length=300, help_text="Storage name of the highlighted image.")
+    target_file = models.CharField(
+        max_length=300, help_text="Storage name of the highlighted image."
+    )
     target_file_sha256 = models.CharField(max_length=64)
-    concept_weights = models.JSONField(help_text="The class weight of every concept of the explainer.")
-    candidates = models.JSONField(help_text="[{concept, weight, prototypes: [{image, sha256, file, file_sha256}]}]")
+    concept_weights = models.JSONField(
+        help_text="The class weight of every concept of the explainer."
+    )
+    candidates = models.JSONField(
+        help_text="[{concept, weight, prototypes: [{image, sha256, file, file_sha256}]}]"
+    )
 
     objects = TrialQuerySet.as_manager()
 
     class Meta:
         ordering = ["stimulus_set", "position"]
-        constraints = [models.UniqueConstraint(fields=["stimulus_set", "position"], name="unique_trial_position")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stimulus_set", "position"], name="unique_trial_position"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"trial {self.position + 1} ({self.phase}) of {self.stimulus_set}"
 
     def save(self, *args, **kwargs) -> None:
         if StimulusSet.objects.filter(pk=self.stimulus_set_id, frozen_at__isnull=False).exists():
-            raise FrozenStimulusSetError(f"Stimulus set {self.stimulus_set_id} is frozen; its trials cannot change.")
+            raise FrozenStimulusSetError(
+                f"Stimulus set {self.stimulus_set_id} is frozen; its trials cannot change."
+            )
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
         if StimulusSet.objects.filter(pk=self.stimulus_set_id, frozen_at__isnull=False).exists():
-            raise FrozenStimulusSetError(f"Stimulus set {self.stimulus_set_id} is frozen; its trials cannot be deleted.")
+            raise FrozenStimulusSetError(
+                f"Stimulus set {self.stimulus_set_id} is frozen; its trials cannot be deleted."
+            )
         return super().delete(*args, **kwargs)
 
 
@@ -343,9 +428,13 @@ class Job(models.Model):
         constraints = [
             # The same work cannot be queued twice at once; submitting it again returns the active job.
             models.UniqueConstraint(
-                fields=["idempotency_key"], condition=Q(status__in=["queued", "running"]), name="one_active_job_per_key"
+                fields=["idempotency_key"],
+                condition=Q(status__in=["queued", "running"]),
+                name="one_active_job_per_key",
             ),
-            models.CheckConstraint(condition=Q(progress__gte=0) & Q(progress__lte=100), name="job_progress_percent"),
+            models.CheckConstraint(
+                condition=Q(progress__gte=0) & Q(progress__lte=100), name="job_progress_percent"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,4 +1,5 @@
 """Reads: what the services, the admin and the commands look up."""
+
 from __future__ import annotations
 
 import random
@@ -18,7 +19,9 @@ def folder_class_names(path: str | Path) -> list[str]:
     train = Path(path) / "train"
     if not train.is_dir():
         return []
-    return sorted(entry.name for entry in train.iterdir() if entry.is_dir() and not entry.name.startswith("."))
+    return sorted(
+        entry.name for entry in train.iterdir() if entry.is_dir() and not entry.name.startswith(".")
+    )
 
 
 def dataset_image_paths(*, dataset: Dataset, split: str, class_name: str) -> list[Path]:
@@ -39,13 +42,21 @@ def dataset_relpath(*, dataset: Dataset, path: str | Path) -> str:
 def explainer_runs_for(
     *, scenario, reducer: str, n_components: int, seed: int, classes: list[str] | None = None
 ) -> QuerySet[ExplainerRun]:
-    runs = ExplainerRun.objects.filter(scenario=scenario, reducer=reducer, n_components=n_components, seed=seed)
+    runs = ExplainerRun.objects.filter(
+        scenario=scenario, reducer=reducer, n_components=n_components, seed=seed
+    )
     return runs.filter(class_name__in=classes) if classes is not None else runs
 
 
-def succeeded_run(*, scenario, class_name: str, reducer: str, n_components: int, seed: int) -> ExplainerRun | None:
+def succeeded_run(
+    *, scenario, class_name: str, reducer: str, n_components: int, seed: int
+) -> ExplainerRun | None:
     return ExplainerRun.objects.filter(
-        scenario=scenario, class_name=class_name, reducer=reducer, n_components=n_components, seed=seed,
+        scenario=scenario,
+        class_name=class_name,
+        reducer=reducer,
+        n_components=n_components,
+        seed=seed,
         status=RunStatus.SUCCEEDED,
     ).first()
 
@@ -72,4 +83,9 @@ def trial_display(*, trial: Trial, order_seed: int | None = None) -> dict[str, A
     random.Random(order_seed).shuffle(rows)
     for label, row in enumerate(rows, start=1):
         row["label"] = label
-    return {"target": stored_file_url(trial.target_file), "rows": rows, "phase": trial.phase, "number": trial.position + 1}
+    return {
+        "target": stored_file_url(trial.target_file),
+        "rows": rows,
+        "phase": trial.phase,
+        "number": trial.position + 1,
+    }

@@ -1,5 +1,6 @@
 """Celery tasks. Every job runs through ``run_job``; ``job_submit`` picks the queue
 (``gpu`` for torch work, the default queue otherwise)."""
+
 from celery import shared_task
 
 from .jobs import job_run

@@ -1,4 +1,5 @@
 """The core packages must import without Django (DESIGN.md: usable from a notebook with no settings)."""
+
 import subprocess
 import sys
 
@@ -19,6 +20,9 @@ def test_it_imports_without_django(package):
     # A fresh interpreter, so modules imported by other tests cannot hide a leak.
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT.format(package=package)],
-        capture_output=True, text=True, check=True, env={"PYTHONPATH": ".", "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": ".", "PATH": ""},
     )
     assert result.stdout.strip() == "", f"{package} imported Django modules: {result.stdout}"

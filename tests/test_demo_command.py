@@ -1,4 +1,5 @@
 """`manage.py demo --no-serve --json`: the whole job on the embedded default, as `make demo` runs it."""
+
 import json
 import subprocess
 import sys
@@ -11,9 +12,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_the_demo_runs_end_to_end_and_prints_one_json_object(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "ICELAB_HOME": str(tmp_path), "DJANGO_DEBUG": "1", "HOME": str(tmp_path)}
-    result = subprocess.run([sys.executable, "manage.py", "demo", "--no-serve", "--json"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=3000)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "ICELAB_HOME": str(tmp_path),
+        "DJANGO_DEBUG": "1",
+        "HOME": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "demo", "--no-serve", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3000,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
     assert Path(summary["dataset_dir"], "metadata.json").exists()

@@ -3,4 +3,5 @@
 Admin classes only collect input and call one service or submit one job
 (:mod:`explainers.jobs`); long work never runs inside a request.
 """
+
 from . import datasets, explainer_runs, jobs, stimulus_sets  # noqa: F401  (registers the ModelAdmins)

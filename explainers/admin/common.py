@@ -1,4 +1,5 @@
 """Small pieces the explainers ModelAdmins share."""
+
 from __future__ import annotations
 
 from django.contrib import admin, messages
@@ -11,7 +12,9 @@ from ..models import Job
 from ..selectors import stored_file_url
 
 
-def submit_jobs(modeladmin: admin.ModelAdmin, request, kind: str, params_list: list[dict]) -> list[Job]:
+def submit_jobs(
+    modeladmin: admin.ModelAdmin, request, kind: str, params_list: list[dict]
+) -> list[Job]:
     """Submit one job per params and tell the user where to follow them."""
     jobs = []
     for params in params_list:
@@ -20,18 +23,29 @@ def submit_jobs(modeladmin: admin.ModelAdmin, request, kind: str, params_list: l
         except ValidationError as error:
             modeladmin.message_user(request, "; ".join(error.messages), messages.ERROR)
     if jobs:
-        links = format_html_join(", ", '<a href="{}">job {}</a>', (
-            (reverse("admin:explainers_job_change", args=[job.pk]), job.pk) for job in jobs
-        ))
-        modeladmin.message_user(request, format_html("Queued {} {}: {}. Progress shows on the Jobs page.",
-                                                     len(jobs), kind.replace("_", " "), links), messages.SUCCESS)
+        links = format_html_join(
+            ", ",
+            '<a href="{}">job {}</a>',
+            ((reverse("admin:explainers_job_change", args=[job.pk]), job.pk) for job in jobs),
+        )
+        modeladmin.message_user(
+            request,
+            format_html(
+                "Queued {} {}: {}. Progress shows on the Jobs page.",
+                len(jobs),
+                kind.replace("_", " "),
+                links,
+            ),
+            messages.SUCCESS,
+        )
     return jobs
 
 
 def image_row(files: list[str], size: int = 72):
     """Thumbnails of stored stimulus files, in order."""
     return format_html_join(
-        "", '<img src="{}" width="{}" height="{}" style="margin-right:4px;image-rendering:pixelated" alt="">',
+        "",
+        '<img src="{}" width="{}" height="{}" style="margin-right:4px;image-rendering:pixelated" alt="">',
         ((stored_file_url(name), size, size) for name in files),
     )
 

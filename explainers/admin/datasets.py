@@ -1,4 +1,5 @@
 """Admin for what a scenario is made of: datasets, classifiers, scenarios (with the fit/sweep/build actions)."""
+
 from __future__ import annotations
 
 from django import forms
@@ -20,7 +21,10 @@ class DatasetForm(forms.ModelForm):
     def _post_clean(self) -> None:
         super()._post_clean()
         if not self.errors and not folder_class_names(self.instance.path):
-            self.add_error("path", f"{self.instance.path}/train has no class folders; put each class's images in train/<class>/.")
+            self.add_error(
+                "path",
+                f"{self.instance.path}/train has no class folders; put each class's images in train/<class>/.",
+            )
 
 
 @admin.register(Dataset)
@@ -61,7 +65,16 @@ class ClassifierAdmin(admin.ModelAdmin):
     form = ClassifierForm
     list_display = ["name", "arch", "weights", "checkpoint", "num_classes", "input_size"]
     search_fields = ["name", "arch"]
-    readonly_fields = ["sha256", "num_classes", "class_names", "input_size", "resize_size", "mean", "std", "created_at"]
+    readonly_fields = [
+        "sha256",
+        "num_classes",
+        "class_names",
+        "input_size",
+        "resize_size",
+        "mean",
+        "std",
+        "created_at",
+    ]
 
 
 class ScenarioForm(forms.ModelForm):
@@ -89,16 +102,28 @@ class ScenarioAdmin(admin.ModelAdmin):
 
     @admin.action(description="Fit NMF, PCA and k-means explainers (c' = 10) for every class")
     def fit_explainers(self, request, queryset) -> None:
-        submit_jobs(self, request, "fit_explainers", [
-            {"scenario": s.pk, "reducer": r, "n_components": 10, "seed": 0} for s in queryset for r in Reducer.values
-        ])
+        submit_jobs(
+            self,
+            request,
+            "fit_explainers",
+            [
+                {"scenario": s.pk, "reducer": r, "n_components": 10, "seed": 0}
+                for s in queryset
+                for r in Reducer.values
+            ],
+        )
 
     @admin.action(description="Run a fidelity sweep (c' = 5..50, all reducers)")
     def run_fidelity_sweep(self, request, queryset) -> None:
-        submit_jobs(self, request, "fidelity_sweep", [{"scenario": s.pk, "seed": 0} for s in queryset])
+        submit_jobs(
+            self, request, "fidelity_sweep", [{"scenario": s.pk, "seed": 0} for s in queryset]
+        )
 
     @admin.action(description="Build stimulus sets (one per reducer, seed 0)")
     def build_stimulus_sets(self, request, queryset) -> None:
-        submit_jobs(self, request, "build_stimulus_set", [
-            {"scenario": s.pk, "reducer": r, "seed": 0} for s in queryset for r in Reducer.values
-        ])
+        submit_jobs(
+            self,
+            request,
+            "build_stimulus_set",
+            [{"scenario": s.pk, "reducer": r, "seed": 0} for s in queryset for r in Reducer.values],
+        )

@@ -1,4 +1,5 @@
 """Admin for explainers: runs with their concept browser, and fidelity sweeps with their plot."""
+
 from __future__ import annotations
 
 from django import forms
@@ -46,8 +47,11 @@ class ExplainerRunForm(forms.ModelForm):
         scenario, name = data.get("scenario"), data.get("class_name")
         if scenario is not None and name and name not in scenario.dataset.class_names:
             classes = scenario.dataset.class_names
-            self.add_error("class_name", f"{name!r} is not a class of {scenario.dataset.name} "
-                                         f"({len(classes)} classes, e.g. {', '.join(classes[:5])}).")
+            self.add_error(
+                "class_name",
+                f"{name!r} is not a class of {scenario.dataset.name} "
+                f"({len(classes)} classes, e.g. {', '.join(classes[:5])}).",
+            )
         if data.get("n_components") is not None and data["n_components"] < 1:
             self.add_error("n_components", "c' must be at least 1 (the study uses 10).")
         return data
@@ -55,16 +59,38 @@ class ExplainerRunForm(forms.ModelForm):
 
 @admin.register(ExplainerRun)
 class ExplainerRunAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "class_name", "reducer", "n_components", "seed", "status", "fid_r", "fit_seconds"]
+    list_display = [
+        "__str__",
+        "class_name",
+        "reducer",
+        "n_components",
+        "seed",
+        "status",
+        "fid_r",
+        "fit_seconds",
+    ]
     list_filter = ["status", "reducer", "scenario", "n_components"]
     search_fields = ["class_name"]
     inlines = [ConceptInline]
     actions = ["refit"]
     add_form = ExplainerRunForm
     result_fields = [
-        "scenario", "class_name", "reducer", "n_components", "seed", "status", "error", "fidelity", "timings",
-        "reducer_file", "reducer_sha256", "weights_are_estimates", "n_train_images", "n_test_images",
-        "created_at", "finished_at",
+        "scenario",
+        "class_name",
+        "reducer",
+        "n_components",
+        "seed",
+        "status",
+        "error",
+        "fidelity",
+        "timings",
+        "reducer_file",
+        "reducer_sha256",
+        "weights_are_estimates",
+        "n_train_images",
+        "n_test_images",
+        "created_at",
+        "finished_at",
     ]
 
     def get_form(self, request, obj=None, **kwargs):
@@ -88,8 +114,13 @@ class ExplainerRunAdmin(admin.ModelAdmin):
 
     @staticmethod
     def _fit_params(run: ExplainerRun) -> dict:
-        return {"scenario": run.scenario_id, "reducer": run.reducer, "n_components": run.n_components,
-                "seed": run.seed, "classes": [run.class_name]}
+        return {
+            "scenario": run.scenario_id,
+            "reducer": run.reducer,
+            "n_components": run.n_components,
+            "seed": run.seed,
+            "classes": [run.class_name],
+        }
 
     @admin.display(description="Fid_r")
     def fid_r(self, run: ExplainerRun) -> str:
@@ -103,16 +134,28 @@ class ExplainerRunAdmin(admin.ModelAdmin):
 
     @admin.action(description="Fit again the selected runs that failed or never finished")
     def refit(self, request, queryset) -> None:
-        submit_jobs(self, request, "fit_explainers", [
-            self._fit_params(run) for run in queryset.exclude(status=RunStatus.SUCCEEDED)
-        ])
+        submit_jobs(
+            self,
+            request,
+            "fit_explainers",
+            [self._fit_params(run) for run in queryset.exclude(status=RunStatus.SUCCEEDED)],
+        )
 
 
 @admin.register(FidelitySweep)
 class FidelitySweepAdmin(admin.ModelAdmin):
     list_display = ["__str__", "scenario", "seed", "seconds", "created_at"]
     list_filter = ["scenario"]
-    fields = ["scenario", "reducers", "n_components", "classes", "seed", "seconds", "plot", "results"]
+    fields = [
+        "scenario",
+        "reducers",
+        "n_components",
+        "classes",
+        "seed",
+        "seconds",
+        "plot",
+        "results",
+    ]
     readonly_fields = fields
 
     def has_add_permission(self, request) -> bool:
@@ -122,17 +165,26 @@ class FidelitySweepAdmin(admin.ModelAdmin):
     def plot(self, sweep: FidelitySweep):
         if not sweep.figure:
             return "—"
-        return format_html('<img src="{}" alt="accuracy, Fid_c and Fid_r against c\'" style="max-width:100%">',
-                           stored_file_url(sweep.figure))
+        return format_html(
+            '<img src="{}" alt="accuracy, Fid_c and Fid_r against c\'" style="max-width:100%">',
+            stored_file_url(sweep.figure),
+        )
 
     @admin.display(description="table")
     def results(self, sweep: FidelitySweep):
         columns = ["reducer", "n_components", "accuracy", "fid_c", "fid_r", "fit_seconds"]
         header = format_html_join("", "<th>{}</th>", ((c,) for c in columns))
-        rows = format_html_join("", "<tr>{}</tr>", (
-            (format_html_join("", "<td>{}</td>", ((_cell(row.get(c)),) for c in columns)),) for row in sweep.table
-        ))
-        return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", header, rows)
+        rows = format_html_join(
+            "",
+            "<tr>{}</tr>",
+            (
+                (format_html_join("", "<td>{}</td>", ((_cell(row.get(c)),) for c in columns)),)
+                for row in sweep.table
+            ),
+        )
+        return format_html(
+            "<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", header, rows
+        )
 
 
 def _cell(value) -> str:

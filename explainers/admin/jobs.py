@@ -1,4 +1,5 @@
 """Admin for background jobs: progress, errors, and retrying a failed job."""
+
 from __future__ import annotations
 
 from django.contrib import admin, messages
@@ -11,11 +12,31 @@ from ..models import Job
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
-    list_display = ["id", "kind", "status", "progress_bar", "step", "attempts", "created_at", "finished_at"]
+    list_display = [
+        "id",
+        "kind",
+        "status",
+        "progress_bar",
+        "step",
+        "attempts",
+        "created_at",
+        "finished_at",
+    ]
     list_filter = ["status", "kind"]
     actions = ["retry", "abandon"]
-    fields = ["kind", "params", "status", "progress_bar", "step", "attempts", "result", "error_text",
-              "created_at", "started_at", "finished_at"]
+    fields = [
+        "kind",
+        "params",
+        "status",
+        "progress_bar",
+        "step",
+        "attempts",
+        "result",
+        "error_text",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
     readonly_fields = fields
 
     def has_add_permission(self, request) -> bool:
@@ -26,12 +47,20 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description="progress")
     def progress_bar(self, job: Job):
-        return format_html('<progress max="100" value="{}" title="{}%"></progress> {}%',
-                           job.progress, job.progress, round(job.progress))
+        return format_html(
+            '<progress max="100" value="{}" title="{}%"></progress> {}%',
+            job.progress,
+            job.progress,
+            round(job.progress),
+        )
 
     @admin.display(description="error")
     def error_text(self, job: Job):
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", job.error) if job.error else "—"
+        return (
+            format_html("<pre style='white-space:pre-wrap'>{}</pre>", job.error)
+            if job.error
+            else "—"
+        )
 
     @admin.action(description="Retry the selected failed (or stuck queued) jobs")
     def retry(self, request, queryset) -> None:
@@ -51,7 +80,11 @@ class JobAdmin(admin.ModelAdmin):
             except ValidationError as error:
                 self.message_user(request, "; ".join(error.messages), messages.WARNING)
             else:
-                self.message_user(request, f"Job {job.pk} marked as failed; retry it when a worker runs.", messages.SUCCESS)
+                self.message_user(
+                    request,
+                    f"Job {job.pk} marked as failed; retry it when a worker runs.",
+                    messages.SUCCESS,
+                )
 
     def changelist_view(self, request, extra_context=None):
         # The list refreshes itself while work is in progress, so progress moves without a click.

@@ -1,4 +1,5 @@
 """Admin for stimulus sets: build and freeze actions, the trials, and a participant's-eye preview."""
+
 from __future__ import annotations
 
 from django.contrib import admin, messages
@@ -21,7 +22,15 @@ class TrialInline(admin.TabularInline):
     model = Trial
     extra = 0
     can_delete = False
-    fields = ["position", "phase", "class_name", "target_concept", "target_percentile", "target", "preview"]
+    fields = [
+        "position",
+        "phase",
+        "class_name",
+        "target_concept",
+        "target_percentile",
+        "target",
+        "preview",
+    ]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -33,28 +42,52 @@ class TrialInline(admin.TabularInline):
 
     @admin.display(description="preview")
     def preview(self, trial: Trial):
-        url = reverse("admin:explainers_stimulusset_preview", args=[trial.stimulus_set_id, trial.position])
+        url = reverse(
+            "admin:explainers_stimulusset_preview", args=[trial.stimulus_set_id, trial.position]
+        )
         return format_html('<a href="{}">as a participant sees it</a>', url)
 
 
 @admin.register(StimulusSet)
 class StimulusSetAdmin(admin.ModelAdmin):
-    list_display = ["id", "scenario", "reducer", "seed", "status", "frozen", "trial_count", "built_at"]
+    list_display = [
+        "id",
+        "scenario",
+        "reducer",
+        "seed",
+        "status",
+        "frozen",
+        "trial_count",
+        "built_at",
+    ]
     list_filter = ["status", "reducer", "scenario"]
     inlines = [TrialInline]
     actions = ["build", "freeze"]
-    fields = ["scenario", "reducer", *_BUILD_FIELDS, "status", "error", "classes", "frozen_at", "built_at"]
+    fields = [
+        "scenario",
+        "reducer",
+        *_BUILD_FIELDS,
+        "status",
+        "error",
+        "classes",
+        "frozen_at",
+        "built_at",
+    ]
 
     def get_readonly_fields(self, request, obj: StimulusSet | None = None):
         if obj is None:
             return ["status", "error", "classes", "frozen_at", "built_at"]
-        return self.fields  # a set is defined by its seed and settings: rebuild another rather than edit
+        return (
+            self.fields
+        )  # a set is defined by its seed and settings: rebuild another rather than edit
 
     def get_inlines(self, request, obj: StimulusSet | None = None):
         return self.inlines if obj is not None else []  # a new set has no trials until it is built
 
     def has_delete_permission(self, request, obj: StimulusSet | None = None) -> bool:
-        return super().has_delete_permission(request, obj) and not (obj is not None and obj.is_frozen)
+        return super().has_delete_permission(request, obj) and not (
+            obj is not None and obj.is_frozen
+        )
 
     @admin.display(boolean=True, description="frozen")
     def frozen(self, obj: StimulusSet) -> bool:
@@ -72,7 +105,11 @@ class StimulusSetAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset) -> None:
         frozen = queryset.filter(frozen_at__isnull=False)
         if frozen.exists():
-            self.message_user(request, f"{frozen.count()} frozen set(s) kept: a launched study uses them.", messages.WARNING)
+            self.message_user(
+                request,
+                f"{frozen.count()} frozen set(s) kept: a launched study uses them.",
+                messages.WARNING,
+            )
         super().delete_queryset(request, queryset.filter(frozen_at__isnull=True))
 
     @admin.action(description="Build the selected sets (fits the explainers they need)")
@@ -87,17 +124,33 @@ class StimulusSetAdmin(admin.ModelAdmin):
             except ValidationError as error:
                 self.message_user(request, "; ".join(error.messages), messages.ERROR)
             else:
-                self.message_user(request, f"Stimulus set {stimulus_set.pk} is frozen.", messages.SUCCESS)
+                self.message_user(
+                    request, f"Stimulus set {stimulus_set.pk} is frozen.", messages.SUCCESS
+                )
 
     def _submit_builds(self, request, sets: list[StimulusSet]) -> None:
-        submit_jobs(self, request, "build_stimulus_set", [
-            {"scenario": s.scenario_id, "reducer": s.reducer, **{f: getattr(s, f) for f in _BUILD_FIELDS}} for s in sets
-        ])
+        submit_jobs(
+            self,
+            request,
+            "build_stimulus_set",
+            [
+                {
+                    "scenario": s.scenario_id,
+                    "reducer": s.reducer,
+                    **{f: getattr(s, f) for f in _BUILD_FIELDS},
+                }
+                for s in sets
+            ],
+        )
 
     def get_urls(self):
         preview = self.admin_site.admin_view(self.preview_view)
         return [
-            path("<int:pk>/trials/<int:position>/preview/", preview, name="explainers_stimulusset_preview"),
+            path(
+                "<int:pk>/trials/<int:position>/preview/",
+                preview,
+                name="explainers_stimulusset_preview",
+            ),
             *super().get_urls(),
         ]
 

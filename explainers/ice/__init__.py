@@ -7,6 +7,7 @@ This package never imports Django, so it is usable from a notebook with no setti
 Names are resolved lazily (PEP 562) so ``import explainers.ice`` stays cheap and a
 module's import error surfaces under the name that needs it.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -10,6 +10,7 @@ dataset, whose images come with a pixel mask per object part:
   the data) are compared by matching their concept directions one-to-one
   (Hungarian algorithm on cosine similarity).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -92,13 +93,17 @@ def align_concepts(
     """
     maps = concept_maps if isinstance(concept_maps, torch.Tensor) else np.asarray(concept_maps)
     if maps.ndim != 4:
-        raise ValueError(f"concept_maps has shape {tuple(maps.shape)}; expected (n, h, w, n_components).")
+        raise ValueError(
+            f"concept_maps has shape {tuple(maps.shape)}; expected (n, h, w, n_components)."
+        )
     if not isinstance(image_size, tuple | list) or len(image_size) != 2:
         raise ValueError(f"image_size={image_size!r}; pass (H, W), the size of the part masks.")
     masks = _check_part_masks(part_masks, (maps.shape[0], *image_size))
     records = []
     for concept in range(maps.shape[-1]):
-        heatmaps = concept_heatmaps(maps[..., concept], shift_negative=shift_negative, size=tuple(image_size))
+        heatmaps = concept_heatmaps(
+            maps[..., concept], shift_negative=shift_negative, size=tuple(image_size)
+        )
         records.append(_concept_record(concept, concept_mask(heatmaps, threshold), masks))
     return pd.DataFrame.from_records(records)
 
@@ -111,7 +116,9 @@ def alignment_summary(table: pd.DataFrame) -> dict[str, Any]:
     """
     missing = {"best_part", "best_iou", "purity"} - set(table.columns)
     if missing:
-        raise ValueError(f"table lacks columns {sorted(missing)}; pass the output of align_concepts.")
+        raise ValueError(
+            f"table lacks columns {sorted(missing)}; pass the output of align_concepts."
+        )
     return {
         "n_concepts": int(len(table)),
         "mean_best_iou": float(table["best_iou"].mean()),
@@ -190,7 +197,9 @@ def stack_part_masks(
     return stacked
 
 
-def _concept_record(concept: int, highlighted: np.ndarray, masks: dict[str, np.ndarray]) -> dict[str, Any]:
+def _concept_record(
+    concept: int, highlighted: np.ndarray, masks: dict[str, np.ndarray]
+) -> dict[str, Any]:
     ious = {part: _ratio(highlighted & mask, highlighted | mask) for part, mask in masks.items()}
     defined = [part for part, iou in ious.items() if not np.isnan(iou)]
     # max() keeps the first of equal values, so ties go to the earlier part.
@@ -211,9 +220,13 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> float:
     return int(np.count_nonzero(numerator)) / total if total else float("nan")
 
 
-def _check_part_masks(part_masks: Mapping[str, np.ndarray], shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+def _check_part_masks(
+    part_masks: Mapping[str, np.ndarray], shape: tuple[int, ...]
+) -> dict[str, np.ndarray]:
     if not isinstance(part_masks, Mapping) or not part_masks:
-        raise ValueError("part_masks must be a non-empty mapping part name -> bool array (n, H, W).")
+        raise ValueError(
+            "part_masks must be a non-empty mapping part name -> bool array (n, H, W)."
+        )
     masks = {}
     for part, mask in part_masks.items():
         array = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
@@ -223,7 +236,9 @@ def _check_part_masks(part_masks: Mapping[str, np.ndarray], shape: tuple[int, ..
                 "(one mask per image, at the heatmaps' size)."
             )
         if array.dtype != bool:
-            raise TypeError(f"part mask {part!r} has dtype {array.dtype}; pass a bool array (e.g. mask > 0).")
+            raise TypeError(
+                f"part mask {part!r} has dtype {array.dtype}; pass a bool array (e.g. mask > 0)."
+            )
         masks[str(part)] = array
     return masks
 

@@ -5,6 +5,7 @@ have pixel masks (the built-in synthetic set), how well does each reducer's
 concepts line up with the parts, and how stable are they across seeds and
 image subsamples? See docs/alignment.md for the definitions and results.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,7 +21,11 @@ ProgressCallback = Callable[[int, int], None]
 
 
 def fit_class_reducer(
-    name: str, n_components: int, activations: np.ndarray | torch.Tensor, *, random_state: int | None = 0,
+    name: str,
+    n_components: int,
+    activations: np.ndarray | torch.Tensor,
+    *,
+    random_state: int | None = 0,
     device: str = "auto",
 ) -> object:
     """Fit one reducer on one class's activations (n, h, w, c), flattened to (n·h·w, c)."""
@@ -32,7 +37,9 @@ def fit_class_reducer(
 def concept_maps_of(reducer: object, activations: np.ndarray | torch.Tensor) -> np.ndarray:
     """Concept score maps S of shape (n, h, w, c') for activations (n, h, w, c)."""
     n, h, w, c = activations.shape
-    scores = reducer.transform(np.ascontiguousarray(np.asarray(activations).reshape(-1, c), dtype=np.float32))
+    scores = reducer.transform(
+        np.ascontiguousarray(np.asarray(activations).reshape(-1, c), dtype=np.float32)
+    )
     return np.asarray(scores).reshape(n, h, w, -1)
 
 
@@ -66,14 +73,20 @@ def alignment_sweep(
     n_components = list(n_components)
     missing = [g for g in classes if g not in train_features or g not in test_features]
     if missing:
-        raise ValueError(f"classes {missing} have part masks but no train/test activations; extract them first.")
+        raise ValueError(
+            f"classes {missing} have part masks but no train/test activations; extract them first."
+        )
     total, done, rows = len(reducers) * len(n_components) * len(classes), 0, []
     for name in reducers:
         for k in n_components:
             for g in classes:
-                reducer = fit_class_reducer(name, k, train_features[g], random_state=random_state, device=device)
+                reducer = fit_class_reducer(
+                    name, k, train_features[g], random_state=random_state, device=device
+                )
                 table = align_concepts(
-                    concept_maps_of(reducer, test_features[g]), test_part_masks[g], image_size,
+                    concept_maps_of(reducer, test_features[g]),
+                    test_part_masks[g],
+                    image_size,
                     shift_negative=(name == "pca"),
                 )
                 rows.append(table.assign(reducer=name, n_components=k, class_index=g))
@@ -88,13 +101,18 @@ def summarise_alignment(concepts: pd.DataFrame) -> pd.DataFrame:
     """Mean alignment per (reducer, c'), averaging over classes then concepts."""
     per_class = [
         {"reducer": reducer, "n_components": k, "class_index": g, **alignment_summary(group)}
-        for (reducer, k, g), group in concepts.groupby(["reducer", "n_components", "class_index"], sort=False)
+        for (reducer, k, g), group in concepts.groupby(
+            ["reducer", "n_components", "class_index"], sort=False
+        )
     ]
     table = pd.DataFrame(per_class)
     return (
         table.groupby(["reducer", "n_components"], sort=False)
-        .agg(mean_best_iou=("mean_best_iou", "mean"), mean_purity=("mean_purity", "mean"),
-             parts_covered=("parts_covered", "mean"))
+        .agg(
+            mean_best_iou=("mean_best_iou", "mean"),
+            mean_purity=("mean_purity", "mean"),
+            parts_covered=("parts_covered", "mean"),
+        )
         .reset_index()
     )
 
@@ -115,7 +133,9 @@ def stability_sweep(
     no sign, so they are compared by |cosine|.
     """
     if not 0 < subsample <= 1:
-        raise ValueError(f"subsample={subsample} must be in (0, 1]; it is the share of images each fit sees.")
+        raise ValueError(
+            f"subsample={subsample} must be in (0, 1]; it is the share of images each fit sees."
+        )
     rows = []
     for name in reducers:
         for g, activations in sorted(train_features.items()):
@@ -124,8 +144,13 @@ def stability_sweep(
                 rng = np.random.default_rng(seed)
                 n = len(activations)
                 chosen = np.sort(rng.choice(n, size=max(1, round(subsample * n)), replace=False))
-                reducer = fit_class_reducer(name, n_components, np.asarray(activations)[chosen],
-                                            random_state=seed, device=device)
+                reducer = fit_class_reducer(
+                    name,
+                    n_components,
+                    np.asarray(activations)[chosen],
+                    random_state=seed,
+                    device=device,
+                )
                 fits.append(reducer.components_)
             cosine, _ = concept_stability(fits[0], fits[1], absolute=(name == "pca"))
             rows.append({"reducer": name, "class_index": g, "matched_cosine": cosine})

@@ -5,6 +5,7 @@ PIL transforms for images streamed from disk, and whole-batch tensor operations 
 images held in memory, where per-image PIL work would cost as much CPU as the model.
 Keeping them side by side keeps their crop ranges and jitter in step.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,16 +28,20 @@ def train_transform(meta: dict[str, Any]) -> transforms.Compose:
     """PIL augmentation of streamed training images: random resized crop, flip, mild colour jitter."""
     size = int(meta["input_size"])
     scale, ratio = _crop_range(size)
-    return transforms.Compose([
-        transforms.RandomResizedCrop(size, scale=scale, ratio=ratio),
-        transforms.RandomHorizontalFlip(),
-        transforms.ColorJitter(brightness=JITTER, contrast=JITTER, saturation=JITTER),
-        transforms.ToTensor(),
-        transforms.Normalize(list(meta["mean"]), list(meta["std"])),
-    ])
+    return transforms.Compose(
+        [
+            transforms.RandomResizedCrop(size, scale=scale, ratio=ratio),
+            transforms.RandomHorizontalFlip(),
+            transforms.ColorJitter(brightness=JITTER, contrast=JITTER, saturation=JITTER),
+            transforms.ToTensor(),
+            transforms.Normalize(list(meta["mean"]), list(meta["std"])),
+        ]
+    )
 
 
-def augment_batch(images: torch.Tensor, meta: dict[str, Any], generator: torch.Generator) -> torch.Tensor:
+def augment_batch(
+    images: torch.Tensor, meta: dict[str, Any], generator: torch.Generator
+) -> torch.Tensor:
     """The augmentation of :func:`train_transform`, on a whole batch of tensors at once.
 
     Parameters
@@ -64,10 +69,14 @@ def augment_batch(images: torch.Tensor, meta: dict[str, Any], generator: torch.G
     theta[:, 0, 0], theta[:, 0, 2] = width * flip, (1 - width) * (2 * draws[:, 3] - 1)
     theta[:, 1, 1], theta[:, 1, 2] = height, (1 - height) * (2 * draws[:, 4] - 1)
     grid = nn.functional.affine_grid(theta, [n, 3, size, size], align_corners=False)
-    x = nn.functional.grid_sample(images.float() / 255, grid, mode="bilinear", padding_mode="border",
-                                  align_corners=False)
+    x = nn.functional.grid_sample(
+        images.float() / 255, grid, mode="bilinear", padding_mode="border", align_corners=False
+    )
     x = _jitter(x, 1 + JITTER * (2 * draws[:, 5:8] - 1))
-    mean, std = (torch.tensor(meta[k], device=device, dtype=torch.float32).view(1, 3, 1, 1) for k in ("mean", "std"))
+    mean, std = (
+        torch.tensor(meta[k], device=device, dtype=torch.float32).view(1, 3, 1, 1)
+        for k in ("mean", "std")
+    )
     return (x - mean) / std
 
 
@@ -81,7 +90,11 @@ def _jitter(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     differs from torchvision only for pixels pushed past 0 or 1 at a middle step.
     """
     brightness, contrast, saturation = (factors[:, k].view(-1, 1, 1, 1) for k in range(3))
-    grey = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    grey = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(
+        1, keepdim=True
+    )
     scale = brightness * contrast
     offset = (1 - contrast) * brightness * grey.mean((2, 3), keepdim=True)
-    return torch.addcmul(offset + scale * (1 - saturation) * grey, x, scale * saturation).clamp_(0, 1)
+    return torch.addcmul(offset + scale * (1 - saturation) * grey, x, scale * saturation).clamp_(
+        0, 1
+    )

@@ -18,6 +18,7 @@ centre crop), ``mean`` and ``std`` (normalisation, per RGB channel), ``seed``,
 resuming), ``training`` (the settings and per-epoch history of ``train_classifier``) and
 ``versions`` (python, torch, torchvision, icelab).
 """
+
 from __future__ import annotations
 
 import os
@@ -33,7 +34,16 @@ import torchvision
 
 CHECKPOINT_FORMAT = "icelab-classifier"
 CHECKPOINT_VERSION = 1
-_REQUIRED_KEYS = ("arch", "arch_kwargs", "num_classes", "class_names", "input_size", "mean", "std", "state_dict")
+_REQUIRED_KEYS = (
+    "arch",
+    "arch_kwargs",
+    "num_classes",
+    "class_names",
+    "input_size",
+    "mean",
+    "std",
+    "state_dict",
+)
 
 
 def library_versions() -> dict[str, str]:
@@ -43,8 +53,10 @@ def library_versions() -> dict[str, str]:
     except metadata.PackageNotFoundError:
         icelab = "unknown"
     return {
-        "python": platform.python_version(), "torch": str(torch.__version__),
-        "torchvision": str(torchvision.__version__), "icelab": icelab,
+        "python": platform.python_version(),
+        "torch": str(torch.__version__),
+        "torchvision": str(torchvision.__version__),
+        "icelab": icelab,
     }
 
 
@@ -71,10 +83,14 @@ def _torch_load(path: Path, map_location: Any) -> Any:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises several types for files that are not checkpoints
-        raise ValueError(f"{path} is not a readable torch checkpoint ({type(error).__name__}: {error}).") from error
+        raise ValueError(
+            f"{path} is not a readable torch checkpoint ({type(error).__name__}: {error})."
+        ) from error
 
 
-def read_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def read_checkpoint(
+    path: str | os.PathLike, *, map_location: str | torch.device = "cpu"
+) -> dict[str, Any]:
     """Read an ICE Lab checkpoint written by ``save_checkpoint`` (see the module docstring)."""
     path = Path(path)
     return _checked_checkpoint(_torch_load(path, map_location), path)
@@ -82,7 +98,9 @@ def read_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
 
 def _checked_checkpoint(checkpoint: Any, path: Path) -> dict[str, Any]:
     if not is_icelab_checkpoint(checkpoint):
-        raise ValueError(f"{path} is not an ICE Lab checkpoint (no format={CHECKPOINT_FORMAT!r} entry).")
+        raise ValueError(
+            f"{path} is not an ICE Lab checkpoint (no format={CHECKPOINT_FORMAT!r} entry)."
+        )
     if checkpoint.get("version", 0) > CHECKPOINT_VERSION:
         raise ValueError(
             f"{path} has checkpoint version {checkpoint['version']}; this ICE Lab reads up to "

@@ -7,6 +7,7 @@ network. The returned model is in eval mode and carries its preprocessing in
 ``model.icelab_meta`` (see :func:`classifier_meta`). :func:`save_checkpoint` writes a
 model in the checkpoint format of :mod:`explainers.ice.checkpoints`.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -147,8 +148,13 @@ def build_model(
     else:
         model = torchvision.models.get_model(arch, weights=None, **kwargs, **extra)
     model.icelab_meta = {
-        "arch": arch, "arch_kwargs": kwargs, "class_names": None, **_default_meta(arch),
-        "num_classes": _output_count(model), "weights": None, "source": "random",
+        "arch": arch,
+        "arch_kwargs": kwargs,
+        "class_names": None,
+        **_default_meta(arch),
+        "num_classes": _output_count(model),
+        "weights": None,
+        "source": "random",
     }
     return model
 
@@ -186,7 +192,9 @@ def _resized_layer(layer: nn.Module, num_classes: int) -> nn.Module:
     if isinstance(layer, nn.Linear):
         new = nn.Linear(layer.in_features, num_classes, bias=layer.bias is not None)
     else:
-        new = nn.Conv2d(layer.in_channels, num_classes, layer.kernel_size, layer.stride, layer.padding)
+        new = nn.Conv2d(
+            layer.in_channels, num_classes, layer.kernel_size, layer.stride, layer.padding
+        )
     return new.to(device=layer.weight.device, dtype=layer.weight.dtype)
 
 
@@ -212,11 +220,15 @@ def _output_count(model: nn.Module) -> int:
 def resolve_weights_enum(arch: str, weights: str | WeightsEnum) -> WeightsEnum:
     """Turn ``"IMAGENET1K_V2"``, ``"ResNet50_Weights.IMAGENET1K_V2"`` or an enum into ``arch``'s enum member."""
     if arch in CUSTOM_ARCHS:
-        raise ValueError(f"arch={arch!r} has no torchvision weights; pass weights=None or a checkpoint path.")
+        raise ValueError(
+            f"arch={arch!r} has no torchvision weights; pass weights=None or a checkpoint path."
+        )
     enum_cls = torchvision.models.get_model_weights(arch)
     if isinstance(weights, WeightsEnum):
         if not isinstance(weights, enum_cls):
-            raise ValueError(f"weights={weights} are not {enum_cls.__name__}, the weights of arch={arch!r}.")
+            raise ValueError(
+                f"weights={weights} are not {enum_cls.__name__}, the weights of arch={arch!r}."
+            )
         return weights
     prefix, _, name = weights.rpartition(".")
     if prefix and prefix != enum_cls.__name__:
@@ -281,7 +293,8 @@ def _default_arch_kwargs(arch: str) -> dict[str, Any]:
     parameters = inspect.signature(CUSTOM_ARCHS[arch][0]).parameters.values()
     return {
         p.name: list(p.default) if isinstance(p.default, tuple) else p.default
-        for p in parameters if p.name != "num_classes"
+        for p in parameters
+        if p.name != "num_classes"
     }
 
 
@@ -300,7 +313,11 @@ def _default_meta(arch: str) -> dict[str, Any]:
 
 
 def save_checkpoint(
-    path: str | os.PathLike, model: nn.Module, *, meta: Mapping[str, Any] | None = None, **fields: Any
+    path: str | os.PathLike,
+    model: nn.Module,
+    *,
+    meta: Mapping[str, Any] | None = None,
+    **fields: Any,
 ) -> Path:
     """Write ``model`` and its metadata to ``path`` atomically (temp file, then ``os.replace``).
 
@@ -326,18 +343,30 @@ def save_checkpoint(
     meta = {**getattr(model, "icelab_meta", {}), **(meta or {})}
     missing = [key for key in ("arch", "input_size", "mean", "std") if meta.get(key) is None]
     if missing:
-        raise ValueError(f"save_checkpoint needs {missing} in meta (or in model.icelab_meta); pass them in meta.")
+        raise ValueError(
+            f"save_checkpoint needs {missing} in meta (or in model.icelab_meta); pass them in meta."
+        )
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     checkpoint = {
-        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-        "arch": check_arch(meta["arch"]), "arch_kwargs": dict(meta.get("arch_kwargs") or {}),
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "arch": check_arch(meta["arch"]),
+        "arch_kwargs": dict(meta.get("arch_kwargs") or {}),
         "num_classes": _output_count(model),
         "class_names": list(meta["class_names"]) if meta.get("class_names") is not None else None,
-        "input_size": int(meta["input_size"]), "resize_size": int(meta.get("resize_size") or meta["input_size"]),
-        "mean": [float(v) for v in meta["mean"]], "std": [float(v) for v in meta["std"]],
-        "seed": None, "data_hash": None, "test_accuracy": None, "epochs": None,
-        "optimizer_state": None, "scheduler_state": None, "training": None,
-        "versions": library_versions(), "state_dict": state,
+        "input_size": int(meta["input_size"]),
+        "resize_size": int(meta.get("resize_size") or meta["input_size"]),
+        "mean": [float(v) for v in meta["mean"]],
+        "std": [float(v) for v in meta["std"]],
+        "seed": None,
+        "data_hash": None,
+        "test_accuracy": None,
+        "epochs": None,
+        "optimizer_state": None,
+        "scheduler_state": None,
+        "training": None,
+        "versions": library_versions(),
+        "state_dict": state,
     }
     unknown = set(fields) - set(checkpoint)
     if unknown:
@@ -368,12 +397,14 @@ def classifier_meta(model: nn.Module) -> dict[str, Any]:
 
 def eval_transform(meta: Mapping[str, Any]) -> transforms.Compose:
     """PIL image -> normalised float tensor ``(3, s, s)`` as the classifier expects (resize, centre crop)."""
-    return transforms.Compose([
-        transforms.Resize(int(meta["resize_size"])),
-        transforms.CenterCrop(int(meta["input_size"])),
-        transforms.ToTensor(),
-        transforms.Normalize(list(meta["mean"]), list(meta["std"])),
-    ])
+    return transforms.Compose(
+        [
+            transforms.Resize(int(meta["resize_size"])),
+            transforms.CenterCrop(int(meta["input_size"])),
+            transforms.ToTensor(),
+            transforms.Normalize(list(meta["mean"]), list(meta["std"])),
+        ]
+    )
 
 
 def load_classifier(
@@ -411,7 +442,9 @@ def load_classifier(
         model, meta = _load_from_file(arch, Path(weights))
     else:
         if arch is None:
-            raise ValueError("arch=None needs weights to be an ICE Lab checkpoint path; name the architecture.")
+            raise ValueError(
+                "arch=None needs weights to be an ICE Lab checkpoint path; name the architecture."
+            )
         model, meta = _load_builtin(check_arch(arch), weights)
     if num_classes is not None and _check_num_classes(num_classes) != _output_count(model):
         replace_head(model, num_classes)
@@ -426,7 +459,11 @@ def _is_path(weights: Any) -> bool:
         return True
     if not isinstance(weights, str):
         return False
-    return weights.lower().endswith(CHECKPOINT_SUFFIXES) or os.sep in weights or Path(weights).is_file()
+    return (
+        weights.lower().endswith(CHECKPOINT_SUFFIXES)
+        or os.sep in weights
+        or Path(weights).is_file()
+    )
 
 
 def _load_builtin(arch: str, weights: str | WeightsEnum | None) -> tuple[nn.Module, dict[str, Any]]:
@@ -439,7 +476,12 @@ def _load_builtin(arch: str, weights: str | WeightsEnum | None) -> tuple[nn.Modu
         )
     enum = resolve_weights_enum(arch, weights)
     model = _load_enum_weights(arch, enum)
-    return model, {"arch": arch, **_enum_meta(arch, enum), "weights": str(enum), "source": "torchvision"}
+    return model, {
+        "arch": arch,
+        **_enum_meta(arch, enum),
+        "weights": str(enum),
+        "source": "torchvision",
+    }
 
 
 def _load_from_file(arch: str | None, path: Path) -> tuple[nn.Module, dict[str, Any]]:
@@ -447,22 +489,31 @@ def _load_from_file(arch: str | None, path: Path) -> tuple[nn.Module, dict[str, 
     if is_icelab_checkpoint(loaded):
         return _load_icelab_checkpoint(arch, _checked_checkpoint(loaded, path))
     if arch is None:
-        raise ValueError(f"{path} is a plain state_dict, which does not record its architecture; pass arch.")
+        raise ValueError(
+            f"{path} is a plain state_dict, which does not record its architecture; pass arch."
+        )
     model = build_model(check_arch(arch))
     _load_state_dict(model, _plain_state_dict(loaded, path), arch, path)
     return model, {**model.icelab_meta, "weights": str(path), "source": "state_dict"}
 
 
-def _load_icelab_checkpoint(arch: str | None, checkpoint: dict[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
+def _load_icelab_checkpoint(
+    arch: str | None, checkpoint: dict[str, Any]
+) -> tuple[nn.Module, dict[str, Any]]:
     stored = checkpoint["arch"]
     if arch is not None and check_arch(arch) != stored:
         raise ValueError(
             f"The checkpoint is for architecture {stored!r}, not arch={arch!r}. "
             f"Load it with arch={stored!r} (or arch=None), or pass a checkpoint trained for {arch!r}."
         )
-    model = build_model(stored, num_classes=checkpoint["num_classes"], arch_kwargs=checkpoint["arch_kwargs"])
+    model = build_model(
+        stored, num_classes=checkpoint["num_classes"], arch_kwargs=checkpoint["arch_kwargs"]
+    )
     _load_state_dict(model, checkpoint["state_dict"], stored, "the checkpoint")
-    meta = {key: checkpoint[key] for key in ("arch", "arch_kwargs", "class_names", "input_size", "mean", "std")}
+    meta = {
+        key: checkpoint[key]
+        for key in ("arch", "arch_kwargs", "class_names", "input_size", "mean", "std")
+    }
     meta["resize_size"] = checkpoint.get("resize_size") or checkpoint["input_size"]
     meta["mean"], meta["std"] = tuple(meta["mean"]), tuple(meta["std"])
     for key in ("test_accuracy", "data_hash", "seed", "epochs"):
@@ -475,20 +526,32 @@ def _load_icelab_checkpoint(arch: str | None, checkpoint: dict[str, Any]) -> tup
 
 def _plain_state_dict(loaded: Any, path: Path) -> dict[str, torch.Tensor]:
     if isinstance(loaded, Mapping):
-        for key in ("state_dict", "model_state_dict", "model"):  # common wrappers from other training code
+        for key in (
+            "state_dict",
+            "model_state_dict",
+            "model",
+        ):  # common wrappers from other training code
             if isinstance(loaded.get(key), Mapping):
                 loaded = loaded[key]
                 break
-    if not isinstance(loaded, Mapping) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
-        raise ValueError(f"{path} holds neither an ICE Lab checkpoint nor a state_dict (names to tensors).")
+    if not isinstance(loaded, Mapping) or not all(
+        isinstance(v, torch.Tensor) for v in loaded.values()
+    ):
+        raise ValueError(
+            f"{path} holds neither an ICE Lab checkpoint nor a state_dict (names to tensors)."
+        )
     # DataParallel / DistributedDataParallel prefix every key with "module."
     return {k.removeprefix("module."): v for k, v in loaded.items()}
 
 
-def _load_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], arch: str, source: Any) -> None:
+def _load_state_dict(
+    model: nn.Module, state: Mapping[str, torch.Tensor], arch: str, source: Any
+) -> None:
     head_weight = state.get(f"{_head_name(model)}.weight")
     if head_weight is not None and head_weight.shape[0] != _output_count(model):
-        replace_head(model, int(head_weight.shape[0]))  # a fine-tuned model with another class count
+        replace_head(
+            model, int(head_weight.shape[0])
+        )  # a fine-tuned model with another class count
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]

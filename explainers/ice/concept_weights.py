@@ -5,6 +5,7 @@ scores, ``logit_j = Σ_k s_k·(P·W)_kj + GAP(U)·W_j + b_j``, so the weights ar
 (Zhang et al. 2021, "Weight Estimation"). For any other head they are estimated
 as TCAV does, by central finite differences averaged over the class's images.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -63,25 +64,34 @@ def finite_difference_weights(
     batch_size : images per head evaluation.
     """
     if epsilon <= 0:
-        raise ValueError(f"epsilon={epsilon!r}; the finite-difference step must be positive (e.g. 1e-2).")
+        raise ValueError(
+            f"epsilon={epsilon!r}; the finite-difference step must be positive (e.g. 1e-2)."
+        )
     components = components.to(activations.device, torch.float32)
     steps = _step_sizes(activations, components, epsilon)
     total = None
     for start in range(0, activations.shape[0], batch_size):
         batch = activations[start : start + batch_size]
-        rows = [_directional_difference(head, batch, p * t) / (2 * t) for p, t in zip(components, steps, strict=True)]
+        rows = [
+            _directional_difference(head, batch, p * t) / (2 * t)
+            for p, t in zip(components, steps, strict=True)
+        ]
         block = torch.stack(rows)  # (n_components, n_classes), summed over the batch
         total = block if total is None else total + block
     return (total / activations.shape[0]).float()
 
 
-def _step_sizes(activations: torch.Tensor, components: torch.Tensor, epsilon: float) -> torch.Tensor:
+def _step_sizes(
+    activations: torch.Tensor, components: torch.Tensor, epsilon: float
+) -> torch.Tensor:
     typical = activations.reshape(-1, activations.shape[-1]).norm(dim=1).mean().clamp_min(1e-12)
     norms = components.norm(dim=1).clamp_min(1e-12)
     return epsilon * typical / norms
 
 
-def _directional_difference(head: Callable, batch: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+def _directional_difference(
+    head: Callable, batch: torch.Tensor, shift: torch.Tensor
+) -> torch.Tensor:
     # Plus and minus run as one batch: half the head calls for the same work.
     both = torch.cat([batch + shift, batch - shift])
     logits = head(both).to(torch.float64)

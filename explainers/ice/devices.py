@@ -1,4 +1,5 @@
 """Choosing the torch device work runs on."""
+
 from __future__ import annotations
 
 import torch
@@ -17,7 +18,11 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as error:
-        raise ValueError(f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda[:N]'.") from error
+        raise ValueError(
+            f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda[:N]'."
+        ) from error
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} asks for CUDA but none is available; use device='auto' or 'cpu'.")
+        raise ValueError(
+            f"device={device!r} asks for CUDA but none is available; use device='auto' or 'cpu'."
+        )
     return resolved

@@ -13,6 +13,7 @@ it includes the mean's term GAP(mean)·W_j = mean·W_j, also reported on its own
 ``mean_term``). With any other head the weights are finite-difference estimates,
 the bias is C(0), and the residual is what is left: logit − bias − Σ contributions.
 """
+
 from __future__ import annotations
 
 import copy
@@ -133,11 +134,15 @@ class ConceptExplainer:
         self.extractor_.verify_head(first[0][:2], activations[: len(first[0][:2])])
         return self._fit_activations(activations, target_class)
 
-    def fit_features(self, activations: torch.Tensor | np.ndarray, target_class: int) -> ConceptExplainer:
+    def fit_features(
+        self, activations: torch.Tensor | np.ndarray, target_class: int
+    ) -> ConceptExplainer:
         """Fit on precomputed activations of shape (n, h, w, c) of one class's images."""
         _check_class(target_class)
         self._build_extractor()
-        return self._fit_activations(self._checked_activations(activations, target_class), target_class)
+        return self._fit_activations(
+            self._checked_activations(activations, target_class), target_class
+        )
 
     def _build_extractor(self) -> None:
         if not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 1:
@@ -145,17 +150,22 @@ class ConceptExplainer:
         self.device_ = resolve_device(self.device)
         # Models from load_classifier know their input size; the general head's dummy images need it.
         size = getattr(self.model, "icelab_meta", {}).get("input_size")
-        self.extractor_ = FeatureExtractor(self.model, self.layer, device=self.device_,
-                                           input_size=(size, size) if size else None)
+        self.extractor_ = FeatureExtractor(
+            self.model, self.layer, device=self.device_, input_size=(size, size) if size else None
+        )
         self.head_: Head = self.extractor_.head
 
-    def _checked_activations(self, activations: torch.Tensor | np.ndarray, target_class: int) -> torch.Tensor:
+    def _checked_activations(
+        self, activations: torch.Tensor | np.ndarray, target_class: int
+    ) -> torch.Tensor:
         n_features = self.head_.n_features if isinstance(self.head_, LinearHead) else None
         activations = check_activations(activations, n_features)
         if isinstance(self.head_, LinearHead):
             _check_class(target_class, self.head_.n_classes)
         if activations.shape[0] == 0:
-            raise ValueError(f"no images for class {target_class!r}: the class is empty; give it at least one image.")
+            raise ValueError(
+                f"no images for class {target_class!r}: the class is empty; give it at least one image."
+            )
         self._check_finite(activations)
         if self._reducer_name() == "nmf":
             self._check_non_negative(activations)
@@ -167,16 +177,21 @@ class ConceptExplainer:
         try:
             reducer.fit(activations.reshape(-1, channels).to(self.device_))
         except ValueError as error:
-            raise ValueError(f"fitting {type(reducer).__name__} on layer {self.layer!r}: {error}") from error
+            raise ValueError(
+                f"fitting {type(reducer).__name__} on layer {self.layer!r}: {error}"
+            ) from error
         self.reducer_ = reducer
         self._set_learned(activations, target_class)
         return self
 
     def _set_learned(self, activations: torch.Tensor, target_class: int) -> None:
-        self._components = torch.from_numpy(np.asarray(self.reducer_.components_, dtype=np.float32)).to(self.device_)
+        self._components = torch.from_numpy(
+            np.asarray(self.reducer_.components_, dtype=np.float32)
+        ).to(self.device_)
         mean = getattr(self.reducer_, "mean_", None)
         self._offset = (
-            torch.zeros(activations.shape[-1], device=self.device_) if mean is None
+            torch.zeros(activations.shape[-1], device=self.device_)
+            if mean is None
             else torch.as_tensor(np.asarray(mean, dtype=np.float32), device=self.device_)
         )
         self.weights_are_estimates_ = not isinstance(self.head_, LinearHead)
@@ -185,10 +200,15 @@ class ConceptExplainer:
             self._bias = self.head_.bias
         else:
             self._weights = finite_difference_weights(
-                self.head_, activations.to(self.device_), self._components,
-                epsilon=self.fd_epsilon, batch_size=self.batch_size,
+                self.head_,
+                activations.to(self.device_),
+                self._components,
+                epsilon=self.fd_epsilon,
+                batch_size=self.batch_size,
             )
-            self._bias = self.head_(torch.zeros((1, *activations.shape[1:]), device=self.device_))[0]
+            self._bias = self.head_(torch.zeros((1, *activations.shape[1:]), device=self.device_))[
+                0
+            ]
         self.n_classes_ = int(self._weights.shape[1])
         self.target_class_ = _check_class(target_class, self.n_classes_)
         self.n_features_in_ = int(activations.shape[-1])
@@ -202,10 +222,15 @@ class ConceptExplainer:
             from .reducers import make_reducer
 
             return make_reducer(
-                self.reducer, self.n_components, random_state=self.random_state,
-                device=self.device_, input_name=self.layer,
+                self.reducer,
+                self.n_components,
+                random_state=self.random_state,
+                device=self.device_,
+                input_name=self.layer,
             )
-        if not all(hasattr(self.reducer, name) for name in ("fit", "transform", "inverse_transform")):
+        if not all(
+            hasattr(self.reducer, name) for name in ("fit", "transform", "inverse_transform")
+        ):
             raise TypeError(
                 f"reducer={self.reducer!r} is neither a name ('nmf', 'pca', 'kmeans') nor an object "
                 "with fit, transform and inverse_transform."
@@ -227,7 +252,9 @@ class ConceptExplainer:
     def _reducer_name(self) -> str:
         if isinstance(self.reducer, str):
             return self.reducer.lower()
-        return "nmf" if "nmf" in type(self.reducer).__name__.lower() else type(self.reducer).__name__
+        return (
+            "nmf" if "nmf" in type(self.reducer).__name__.lower() else type(self.reducer).__name__
+        )
 
     def _check_non_negative(self, activations: torch.Tensor) -> None:
         lowest = float(activations.min())
@@ -245,10 +272,16 @@ class ConceptExplainer:
         activations = check_activations(activations, self.n_features_in_)
         n, h, w, c = activations.shape
         parts = [
-            self.reducer_.transform(batch.to(self.device_).reshape(-1, c)).reshape(batch.shape[0], h, w, -1)
+            self.reducer_.transform(batch.to(self.device_).reshape(-1, c)).reshape(
+                batch.shape[0], h, w, -1
+            )
             for batch in activations.split(self.batch_size)
         ]
-        return torch.cat(parts) if parts else torch.empty((0, h, w, self._components.shape[0]), device=self.device_)
+        return (
+            torch.cat(parts)
+            if parts
+            else torch.empty((0, h, w, self._components.shape[0]), device=self.device_)
+        )
 
     def concept_scores_from_features(self, activations: torch.Tensor | np.ndarray) -> torch.Tensor:
         """Concept scores (n, n_components): the GAP over h×w of the concept maps."""
@@ -266,7 +299,9 @@ class ConceptExplainer:
     def top_concepts(self, k: int = 5, class_index: int | None = None) -> np.ndarray:
         """Indices of the ``k`` concepts with the highest weight for ``class_index`` (default: target)."""
         self._check_fitted()
-        column = self.concept_weights_[:, self.target_class_ if class_index is None else class_index]
+        column = self.concept_weights_[
+            :, self.target_class_ if class_index is None else class_index
+        ]
         return np.argsort(-column, kind="stable")[:k]
 
     # ------------------------------------------------------------ explanations
@@ -276,7 +311,9 @@ class ConceptExplainer:
         if isinstance(image, torch.Tensor) and image.ndim == 3:
             image = image.unsqueeze(0)
         if isinstance(image, torch.Tensor) and image.ndim == 4 and image.shape[0] != 1:
-            raise ValueError(f"image has shape {tuple(image.shape)}; explain takes one image (3, H, W).")
+            raise ValueError(
+                f"image has shape {tuple(image.shape)}; explain takes one image (3, H, W)."
+            )
         return self.explain_features(self.extractor_(image))
 
     @torch.no_grad()
@@ -287,21 +324,30 @@ class ConceptExplainer:
             activations = activations[None]
         activations = check_activations(activations, self.n_features_in_).to(self.device_)
         if activations.shape[0] != 1:
-            raise ValueError(f"activations has shape {tuple(activations.shape)}; pass one image's (h, w, c).")
+            raise ValueError(
+                f"activations has shape {tuple(activations.shape)}; pass one image's (h, w, c)."
+            )
         logits = self.head_(activations)[0]
         scores = self.concept_scores_from_features(activations)[0]
         contributions = scores[:, None] * self._weights
         if isinstance(self.head_, LinearHead):
             # GAP(A − S·P)·W: exact, so the parts sum to the logit up to rounding.
-            residual = (activations.mean(dim=(0, 1, 2)) - scores @ self._components) @ self.head_.weight
+            residual = (
+                activations.mean(dim=(0, 1, 2)) - scores @ self._components
+            ) @ self.head_.weight
             mean_term = self._offset @ self.head_.weight
         else:
             residual = logits - self._bias - contributions.sum(dim=0)
             mean_term = torch.zeros_like(residual)
         return LocalExplanation(
-            target_class=self.target_class_, logits=_numpy(logits), concept_scores=_numpy(scores),
-            weights=self.concept_weights_.copy(), contributions=_numpy(contributions),
-            residual=_numpy(residual), bias=self.bias_.copy(), mean_term=_numpy(mean_term),
+            target_class=self.target_class_,
+            logits=_numpy(logits),
+            concept_scores=_numpy(scores),
+            weights=self.concept_weights_.copy(),
+            contributions=_numpy(contributions),
+            residual=_numpy(residual),
+            bias=self.bias_.copy(),
+            mean_term=_numpy(mean_term),
             is_estimate=self.weights_are_estimates_,
         )
 
@@ -310,7 +356,9 @@ class ConceptExplainer:
         """The approximate model's logits C(R⁻¹(R(A))), shape (n, n_classes), for A (n, h, w, c)."""
         self._check_fitted()
         activations = check_activations(activations, self.n_features_in_)
-        return approximate_logits(self.head_, self.reducer_, activations, batch_size=self.batch_size, device=self.device_)
+        return approximate_logits(
+            self.head_, self.reducer_, activations, batch_size=self.batch_size, device=self.device_
+        )
 
     def approximate_logits(self, images: ImageInput) -> torch.Tensor:
         """F̂(I) = C(R⁻¹(R(E(I)))), shape (n, n_classes), for images (n, 3, H, W) or batches."""
@@ -321,22 +369,30 @@ class ConceptExplainer:
     def _extract(self, images: ImageInput, first: list[torch.Tensor] | None = None) -> torch.Tensor:
         if isinstance(images, torch.Tensor):
             if images.ndim == 4 and images.shape[0] == 0:
-                raise ValueError("images is empty (0 images); a class needs at least one image (n, 3, H, W).")
-            batches: Iterable[torch.Tensor] = images.split(self.batch_size) if images.ndim == 4 else [images]
+                raise ValueError(
+                    "images is empty (0 images); a class needs at least one image (n, 3, H, W)."
+                )
+            batches: Iterable[torch.Tensor] = (
+                images.split(self.batch_size) if images.ndim == 4 else [images]
+            )
         else:
             batches = images
         try:
             return self.extractor_.extract(_remember_first(batches, first))
         except ValueError as error:
             if "batches is empty" in str(error):
-                raise ValueError("no images given: the class is empty; give it at least one image.") from error
+                raise ValueError(
+                    "no images given: the class is empty; give it at least one image."
+                ) from error
             raise
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "reducer_"):
             from sklearn.exceptions import NotFittedError
 
-            raise NotFittedError("This ConceptExplainer is not fitted yet; call fit(images, target_class) first.")
+            raise NotFittedError(
+                "This ConceptExplainer is not fitted yet; call fit(images, target_class) first."
+            )
 
 
 @torch.no_grad()
@@ -382,7 +438,9 @@ def _remember_first(batches: Iterable, first: list[torch.Tensor] | None) -> Iter
 
 def _check_class(target_class: object, n_classes: int | None = None) -> int:
     if isinstance(target_class, bool) or not isinstance(target_class, numbers.Integral):
-        raise TypeError(f"target_class must be a class index (int), got {type(target_class).__name__}.")
+        raise TypeError(
+            f"target_class must be a class index (int), got {type(target_class).__name__}."
+        )
     if target_class < 0 or (n_classes is not None and target_class >= n_classes):
         upper = "the number of classes - 1" if n_classes is None else n_classes - 1
         raise ValueError(f"target_class={target_class}; pass a class index between 0 and {upper}.")

@@ -19,6 +19,7 @@ At ImageNet scale (1.28M images at ResNet50 ``layer4`` are ~522 GB of float32)
 the bank is used class by class through :meth:`FeatureBank.stream`, which drops
 each class's activations after the caller has used them (see docs/feature-bank.md).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -102,7 +103,9 @@ class FeatureBank:
 
     def entry_directory(self, split: str, class_name: str, paths: Sequence[str | Path]) -> Path:
         images_hash = images_content_hash(paths)
-        layer_dir = self.root / self.classifier_hash[:16] / _slug(self.extractor.layer) / _slug(split)
+        layer_dir = (
+            self.root / self.classifier_hash[:16] / _slug(self.extractor.layer) / _slug(split)
+        )
         return layer_dir / f"{_slug(class_name)}-{images_hash[:16]}"
 
     def get(
@@ -146,7 +149,12 @@ class FeatureBank:
                     shutil.rmtree(entry.directory, ignore_errors=True)
 
     def _extract_into(
-        self, directory: Path, split: str, class_name: str, paths: list[Path], progress: ProgressCallback | None
+        self,
+        directory: Path,
+        split: str,
+        class_name: str,
+        paths: list[Path],
+        progress: ProgressCallback | None,
     ) -> None:
         directory.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
@@ -162,13 +170,17 @@ class FeatureBank:
             np.save(staging / "features.npy", features)
             np.save(staging / "logits.npy", logits)
             index = {
-                "class": class_name, "split": split, "layer": self.extractor.layer,
+                "class": class_name,
+                "split": split,
+                "layer": self.extractor.layer,
                 "classifier_hash": self.classifier_hash,
                 # Positions in the caller's path list, not the paths themselves: the key is
                 # the images' names and contents, so a copy of the dataset elsewhere finds
                 # this entry and must get its own paths back.
-                "rows": kept, "paths_when_extracted": [str(paths[i]) for i in kept],
-                "features_shape": list(features.shape), "logits_shape": list(logits.shape),
+                "rows": kept,
+                "paths_when_extracted": [str(paths[i]) for i in kept],
+                "features_shape": list(features.shape),
+                "logits_shape": list(logits.shape),
             }
             # index.json is written last: its presence marks a complete entry.
             (staging / "index.json").write_text(json.dumps(index, indent=1))
@@ -180,13 +192,19 @@ class FeatureBank:
 
     @torch.no_grad()
     def _run_model(self, paths: list[Path], progress: ProgressCallback | None):
-        batches = DecodedBatches(paths, self.transform, batch_size=self.batch_size, workers=self.workers)
+        batches = DecodedBatches(
+            paths, self.transform, batch_size=self.batch_size, workers=self.workers
+        )
         rows, kept, done = [], [], 0
         for indices, batch in batches:
             activations = self.extractor(batch)
             logits = self.extractor.head(activations)
-            rows.append((activations.cpu().numpy().astype(np.float32, copy=False),
-                         logits.cpu().numpy().astype(np.float32, copy=False)))
+            rows.append(
+                (
+                    activations.cpu().numpy().astype(np.float32, copy=False),
+                    logits.cpu().numpy().astype(np.float32, copy=False),
+                )
+            )
             kept.extend(int(i) for i in indices)
             done += len(indices)
             if progress is not None:

@@ -10,6 +10,7 @@ When everything after the layer is a global average pool and one dense layer
 and ICE's concept weights are exact; otherwise it is a :class:`GeneralHead` that
 re-runs the rest of the network from given activations.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -26,7 +27,11 @@ ProgressCallback = Callable[[int, int | None], None]
 # Modules that leave the pooled vector unchanged in eval mode (dropout is off).
 _PASS_THROUGH = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Flatten)
 # Substrings of PyTorch's errors for an input too small for a convolution or pool.
-_TOO_SMALL_MARKERS = ("Kernel size can't be greater", "Output size is too small", "input image (H: ")
+_TOO_SMALL_MARKERS = (
+    "Kernel size can't be greater",
+    "Output size is too small",
+    "input image (H: ",
+)
 DEFAULT_INPUT_SIZE = 224
 _SHOWN_LAYER_NAMES = 30
 
@@ -49,7 +54,9 @@ class LinearHead:
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
         if weight.ndim != 2 or bias.shape != (weight.shape[1],):
-            raise ValueError(f"weight {tuple(weight.shape)} and bias {tuple(bias.shape)} must be (c, n_classes) and (n_classes,).")
+            raise ValueError(
+                f"weight {tuple(weight.shape)} and bias {tuple(bias.shape)} must be (c, n_classes) and (n_classes,)."
+            )
         self.weight = weight.detach().float()
         self.bias = bias.detach().float().to(self.weight.device)
 
@@ -96,7 +103,13 @@ class GeneralHead:
 
     is_linear = False
 
-    def __init__(self, model: nn.Module, layer: str, device: torch.device, input_size: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: str,
+        device: torch.device,
+        input_size: tuple[int, int] | None = None,
+    ) -> None:
         self.model = model
         self.layer = layer
         self.device = device
@@ -161,7 +174,9 @@ class FeatureExtractor:
         self.device = resolve_device(device)
         self.model.to(self.device).eval()
         self._module = modules[layer]
-        self.head: Head = linear_head_after(model, layer) or GeneralHead(model, layer, self.device, input_size)
+        self.head: Head = linear_head_after(model, layer) or GeneralHead(
+            model, layer, self.device, input_size
+        )
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
@@ -182,7 +197,9 @@ class FeatureExtractor:
         finally:
             handle.remove()
         if not captured:
-            raise ValueError(f"layer {self.layer!r} was not called in the model's forward pass; pick a layer the model uses.")
+            raise ValueError(
+                f"layer {self.layer!r} was not called in the model's forward pass; pick a layer the model uses."
+            )
         return self._channels_last(captured[0])
 
     def extract(
@@ -226,7 +243,9 @@ class FeatureExtractor:
         return model_logits(self._run(images)).float()
 
     @torch.no_grad()
-    def verify_head(self, images: torch.Tensor, activations: torch.Tensor | None = None, rtol: float = 1e-3) -> None:
+    def verify_head(
+        self, images: torch.Tensor, activations: torch.Tensor | None = None, rtol: float = 1e-3
+    ) -> None:
         """Check that ``head(self(images))`` reproduces the model's logits.
 
         Catches models whose ``forward`` does something the registered modules do
@@ -266,21 +285,27 @@ class FeatureExtractor:
 
     def _check_images(self, images: torch.Tensor) -> torch.Tensor:
         if not isinstance(images, torch.Tensor):
-            raise TypeError(f"images must be a torch.Tensor of shape (n, 3, H, W), got {type(images).__name__}.")
+            raise TypeError(
+                f"images must be a torch.Tensor of shape (n, 3, H, W), got {type(images).__name__}."
+            )
         if images.ndim != 4 or images.shape[1] != 3 or images.shape[0] == 0:
             raise ValueError(
                 f"images has shape {tuple(images.shape)}; expected a batch (n, 3, H, W) with n >= 1 "
                 "(add a batch axis with images.unsqueeze(0) for one image)."
             )
         if not images.is_floating_point():
-            raise TypeError(f"images has dtype {images.dtype}; convert to float32 and normalise as the model expects.")
+            raise TypeError(
+                f"images has dtype {images.dtype}; convert to float32 and normalise as the model expects."
+            )
         if isinstance(self.head, GeneralHead):
             self.head.input_size = (int(images.shape[2]), int(images.shape[3]))
         return images.to(self.device, torch.float32)
 
     def _channels_last(self, output: torch.Tensor) -> torch.Tensor:
         if not isinstance(output, torch.Tensor) or output.ndim != 4:
-            shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+            shape = (
+                tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+            )
             raise ValueError(
                 f"layer {self.layer!r} outputs {shape}, not a feature map (n, c, h, w); "
                 "choose a convolutional stage of the network."
@@ -304,16 +329,26 @@ def float_tensor_view(array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(array)
 
 
-def check_activations(activations: torch.Tensor | np.ndarray, n_features: int | None = None) -> torch.Tensor:
+def check_activations(
+    activations: torch.Tensor | np.ndarray, n_features: int | None = None
+) -> torch.Tensor:
     """Validate activations of shape (n, h, w, c) and return them as a float32 tensor."""
     if isinstance(activations, np.ndarray):
         activations = float_tensor_view(activations)
     if not isinstance(activations, torch.Tensor):
-        raise TypeError(f"activations must be a tensor of shape (n, h, w, c), got {type(activations).__name__}.")
+        raise TypeError(
+            f"activations must be a tensor of shape (n, h, w, c), got {type(activations).__name__}."
+        )
     if activations.ndim != 4:
-        raise ValueError(f"activations has shape {tuple(activations.shape)}; expected (n, h, w, c), channels last.")
+        raise ValueError(
+            f"activations has shape {tuple(activations.shape)}; expected (n, h, w, c), channels last."
+        )
     if n_features is not None and activations.shape[-1] != n_features:
-        hint = " It looks channels-first: use activations.permute(0, 2, 3, 1)." if activations.shape[1] == n_features else ""
+        hint = (
+            " It looks channels-first: use activations.permute(0, 2, 3, 1)."
+            if activations.shape[1] == n_features
+            else ""
+        )
         raise ValueError(
             f"activations has {activations.shape[-1]} channels (last axis) but the layer has {n_features}.{hint}"
         )
@@ -329,7 +364,9 @@ def model_logits(output: object) -> torch.Tensor:
         return logits
     if isinstance(output, tuple | list) and output and isinstance(output[0], torch.Tensor):
         return output[0]
-    raise TypeError(f"the model returned {type(output).__name__}; expected a logits tensor (n, n_classes).")
+    raise TypeError(
+        f"the model returned {type(output).__name__}; expected a logits tensor (n, n_classes)."
+    )
 
 
 def linear_head_after(model: nn.Module, layer: str) -> LinearHead | None:
@@ -348,7 +385,11 @@ def linear_head_after(model: nn.Module, layer: str) -> LinearHead | None:
     if len(tail) != 2 or not _is_global_average_pool(tail[0]) or not isinstance(tail[1], nn.Linear):
         return None
     linear: nn.Linear = tail[1]
-    bias = linear.bias if linear.bias is not None else torch.zeros(linear.out_features, device=linear.weight.device)
+    bias = (
+        linear.bias
+        if linear.bias is not None
+        else torch.zeros(linear.out_features, device=linear.weight.device)
+    )
     return LinearHead(linear.weight.detach().T.contiguous(), bias.detach())
 
 

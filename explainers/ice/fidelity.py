@@ -15,6 +15,7 @@ classes (the model is read as a classifier over them), so both sides compete ove
 the same candidates; with every class covered this is the paper's protocol.
 Everything runs on precomputed activations, so the CNN runs once.
 """
+
 from __future__ import annotations
 
 import time
@@ -34,7 +35,16 @@ DEFAULT_REDUCERS = ("nmf", "pca", "kmeans")
 DEFAULT_N_COMPONENTS = tuple(range(5, 55, 5))
 DEFAULT_EPSILON = 1e-8
 ProgressCallback = Callable[[int, int], None]
-_TABLE_COLUMNS = ["reducer", "n_components", "fid_c", "fid_r", "accuracy", "n_test_images", "fit_seconds", "eval_seconds"]
+_TABLE_COLUMNS = [
+    "reducer",
+    "n_components",
+    "fid_c",
+    "fid_r",
+    "accuracy",
+    "n_test_images",
+    "fit_seconds",
+    "eval_seconds",
+]
 
 
 @dataclass(frozen=True)
@@ -60,13 +70,19 @@ class FidelitySweep:
     epsilon: float = DEFAULT_EPSILON
     settings: dict = field(default_factory=dict)
 
-    def smallest_n_components(self, reducer: str, fid_c: float | None = None, fid_r: float | None = None) -> int | None:
+    def smallest_n_components(
+        self, reducer: str, fid_c: float | None = None, fid_r: float | None = None
+    ) -> int | None:
         """The smallest c' whose Fid_c ≥ ``fid_c`` and Fid_r ≤ ``fid_r`` (None when none does)."""
         if fid_c is None and fid_r is None:
-            raise ValueError("give a target: fid_c (at least this share) and/or fid_r (at most this error).")
+            raise ValueError(
+                "give a target: fid_c (at least this share) and/or fid_r (at most this error)."
+            )
         rows = self.table[self.table["reducer"] == reducer]
         if rows.empty:
-            raise ValueError(f"reducer={reducer!r} is not in this sweep; it has {sorted(set(self.table['reducer']))}.")
+            raise ValueError(
+                f"reducer={reducer!r} is not in this sweep; it has {sorted(set(self.table['reducer']))}."
+            )
         meets = np.ones(len(rows), dtype=bool)
         if fid_c is not None:
             meets &= rows["fid_c"].to_numpy() >= fid_c
@@ -79,7 +95,11 @@ class FidelitySweep:
         """Accuracy, Fid_c and Fid_r against c', one line per reducer (the paper's Figure 3)."""
         figure = Figure(figsize=(12, 3.6), layout="constrained")
         axes = figure.subplots(1, 3)
-        panels = [("accuracy", "Accuracy of F̂"), ("fid_c", "Fid_c (higher is better)"), ("fid_r", "Fid_r (lower is better)")]
+        panels = [
+            ("accuracy", "Accuracy of F̂"),
+            ("fid_c", "Fid_c (higher is better)"),
+            ("fid_r", "Fid_r (lower is better)"),
+        ]
         for axis, (column, title) in zip(axes, panels, strict=True):
             for reducer, rows in self.table.groupby("reducer", sort=False):
                 rows = rows.sort_values("n_components")
@@ -119,7 +139,9 @@ def fidelity_scores(
     F, F_hat, y = (np.asarray(_cpu(x), dtype=np.float64) for x in (logits, approximate, labels))
     y = y.astype(np.int64)
     if F.ndim != 2 or F.shape != F_hat.shape or y.shape != (F.shape[0],) or F.shape[0] == 0:
-        raise ValueError(f"logits {F.shape}, approximate {F_hat.shape}, labels {y.shape}: expected (n, m), (n, m), (n,), n >= 1.")
+        raise ValueError(
+            f"logits {F.shape}, approximate {F_hat.shape}, labels {y.shape}: expected (n, m), (n, m), (n,), n >= 1."
+        )
     rows = np.arange(F.shape[0])
     candidates = np.argsort(-F, axis=1, kind="stable")[:, : min(top_k, F.shape[1])]
     candidate_scores = F_hat[rows[:, None], candidates]
@@ -127,7 +149,9 @@ def fidelity_scores(
         raise ValueError("approximate has NaN where a top-k or ground-truth entry is needed.")
     predicted = candidates[rows, np.argmax(candidate_scores, axis=1)]
     per_class = {
-        int(g): float(np.abs(F[y == g, g] - F_hat[y == g, g]).sum() / (np.abs(F[y == g, g]).sum() + epsilon))
+        int(g): float(
+            np.abs(F[y == g, g] - F_hat[y == g, g]).sum() / (np.abs(F[y == g, g]).sum() + epsilon)
+        )
         for g in np.unique(y)
     }
     return {
@@ -189,7 +213,11 @@ def fidelity_sweep(
                 needed = test.needed[column]
                 if needed.size:
                     values = approximate_logits(
-                        head, reducer, test.gather(needed), batch_size=batch_size, device=device,
+                        head,
+                        reducer,
+                        test.gather(needed),
+                        batch_size=batch_size,
+                        device=device,
                         classes=torch.tensor([g], device=head.device),
                     )
                     approximate[needed, column] = values[:, 0].cpu().numpy()
@@ -197,22 +225,44 @@ def fidelity_sweep(
                 done += 1
                 if progress is not None:
                     progress(done, total)
-            scores = fidelity_scores(test.logits, approximate, test.labels, top_k=top_k, epsilon=epsilon)
-            rows.append({
-                "reducer": name, "n_components": k, "fid_c": scores["fid_c"], "fid_r": scores["fid_r"],
-                "accuracy": scores["accuracy"], "n_test_images": test.n_images,
-                "fit_seconds": fit_seconds, "eval_seconds": eval_seconds,
-            })
+            scores = fidelity_scores(
+                test.logits, approximate, test.labels, top_k=top_k, epsilon=epsilon
+            )
+            rows.append(
+                {
+                    "reducer": name,
+                    "n_components": k,
+                    "fid_c": scores["fid_c"],
+                    "fid_r": scores["fid_r"],
+                    "accuracy": scores["accuracy"],
+                    "n_test_images": test.n_images,
+                    "fit_seconds": fit_seconds,
+                    "eval_seconds": eval_seconds,
+                }
+            )
             per_class.extend(
-                {"reducer": name, "n_components": k, "class_index": classes[c], "fid_r": value,
-                 "n_images": int((test.labels == c).sum())}
+                {
+                    "reducer": name,
+                    "n_components": k,
+                    "class_index": classes[c],
+                    "fid_r": value,
+                    "n_images": int((test.labels == c).sum()),
+                }
                 for c, value in scores["fid_r_per_class"].items()
             )
     return FidelitySweep(
-        table=pd.DataFrame(rows, columns=_TABLE_COLUMNS), per_class=pd.DataFrame(per_class),
+        table=pd.DataFrame(rows, columns=_TABLE_COLUMNS),
+        per_class=pd.DataFrame(per_class),
         model_accuracy=float(np.mean(test.logits.argmax(axis=1) == test.labels)),
-        classes=tuple(classes), top_k=top_k, random_state=random_state, epsilon=epsilon,
-        settings={"reducers": list(reducers), "n_components": n_components, "batch_size": batch_size},
+        classes=tuple(classes),
+        top_k=top_k,
+        random_state=random_state,
+        epsilon=epsilon,
+        settings={
+            "reducers": list(reducers),
+            "n_components": n_components,
+            "batch_size": batch_size,
+        },
     )
 
 
@@ -241,7 +291,9 @@ def fidelity_sweep_images(
     first_class = next(iter(test_images))
     if isinstance(test_images[first_class], torch.Tensor):
         extractor.verify_head(test_images[first_class][:2], test[first_class][:2])
-    return fidelity_sweep(extractor.head, train, test, device=device, batch_size=batch_size, **kwargs)
+    return fidelity_sweep(
+        extractor.head, train, test, device=device, batch_size=batch_size, **kwargs
+    )
 
 
 @dataclass
@@ -259,34 +311,50 @@ class _TestSet:
         return int(self.labels.shape[0])
 
     @classmethod
-    def build(cls, head: Head, features: Mapping, classes: list[int], top_k: int, batch_size: int) -> _TestSet:
+    def build(
+        cls, head: Head, features: Mapping, classes: list[int], top_k: int, batch_size: int
+    ) -> _TestSet:
         parts, labels, logits = [], [], []
         for g, activations in features.items():
             activations = check_activations(activations)
             if activations.shape[0] == 0:
-                raise ValueError(f"test_features[{g}] is empty; drop the class or give it held-out images.")
+                raise ValueError(
+                    f"test_features[{g}] is empty; drop the class or give it held-out images."
+                )
             parts.append(activations)
             labels.append(np.full(activations.shape[0], classes.index(int(g))))
-            logits.extend(head(batch)[:, classes].cpu().numpy() for batch in activations.split(batch_size))
+            logits.extend(
+                head(batch)[:, classes].cpu().numpy() for batch in activations.split(batch_size)
+            )
         logits_array, labels_array = np.concatenate(logits), np.concatenate(labels)
         # Only F̂_j of an image's top-k classes and of its ground truth is ever read.
         top = np.argsort(-logits_array, axis=1, kind="stable")[:, : min(top_k, len(classes))]
-        needed = [np.flatnonzero((top == j).any(axis=1) | (labels_array == j)) for j in range(len(classes))]
+        needed = [
+            np.flatnonzero((top == j).any(axis=1) | (labels_array == j))
+            for j in range(len(classes))
+        ]
         offsets = np.cumsum([0] + [p.shape[0] for p in parts[:-1]])
         return cls(parts, offsets, logits_array, labels_array, needed)
 
     def gather(self, rows: np.ndarray) -> torch.Tensor:
         """Activations of the given global rows, shape (len(rows), h, w, c), in row order."""
         part_of = np.searchsorted(self.offsets, rows, side="right") - 1
-        pieces = [self.parts[p][torch.from_numpy(rows[part_of == p] - self.offsets[p])] for p in np.unique(part_of)]
+        pieces = [
+            self.parts[p][torch.from_numpy(rows[part_of == p] - self.offsets[p])]
+            for p in np.unique(part_of)
+        ]
         return torch.cat(pieces)
 
 
-def _fit_class_reducer(name: str, k: int, random_state: int | None, device: torch.device, g: int, activations) -> object:
+def _fit_class_reducer(
+    name: str, k: int, random_state: int | None, device: torch.device, g: int, activations
+) -> object:
     from .reducers import make_reducer
 
     activations = check_activations(activations)
-    reducer = make_reducer(name, k, random_state=random_state, device=device, input_name=f"class {g}")
+    reducer = make_reducer(
+        name, k, random_state=random_state, device=device, input_name=f"class {g}"
+    )
     try:
         return reducer.fit(activations.reshape(-1, activations.shape[-1]).to(device))
     except ValueError as error:
@@ -296,11 +364,15 @@ def _fit_class_reducer(name: str, k: int, random_state: int | None, device: torc
 def _check_settings(reducers: Sequence[str], n_components: Iterable[int], top_k: int) -> list[int]:
     from .reducers import REDUCERS
 
-    unknown = [name for name in reducers if not isinstance(name, str) or name.lower() not in REDUCERS]
+    unknown = [
+        name for name in reducers if not isinstance(name, str) or name.lower() not in REDUCERS
+    ]
     if not reducers or unknown:
         raise ValueError(f"reducers={list(reducers)!r}; choose one or more of {sorted(REDUCERS)}.")
     values = list(n_components)
-    if not values or any(isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1 for k in values):
+    if not values or any(
+        isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1 for k in values
+    ):
         raise ValueError(f"n_components={values!r}; give positive ints, e.g. range(5, 55, 5).")
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k={top_k!r}; use a positive int (the paper uses 5).")
@@ -309,7 +381,9 @@ def _check_settings(reducers: Sequence[str], n_components: Iterable[int], top_k:
 
 def _check_keys(classes: list[int], test_features: Mapping) -> None:
     if not test_features:
-        raise ValueError("test_features is empty; give held-out activations for at least one class.")
+        raise ValueError(
+            "test_features is empty; give held-out activations for at least one class."
+        )
     missing = sorted(set(int(g) for g in test_features) - set(classes))
     if missing:
         raise ValueError(

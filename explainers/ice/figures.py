@@ -11,6 +11,7 @@
 Text uses Pillow's built-in font, so figures render the same on every machine.
 That font has no multiplication sign, hence the ASCII ``x``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -104,9 +105,14 @@ def render_prototype_grid(
         raise ValueError("no concepts to draw; pass a non-empty gallery or concepts list.")
     missing = [concept for concept in chosen if _gallery_entry(gallery, concept) is None]
     if missing:
-        raise ValueError(f"concepts {missing} have no prototypes in the gallery; pass concepts it holds.")
+        raise ValueError(
+            f"concepts {missing} have no prototypes in the gallery; pass concepts it holds."
+        )
     font = _font(14)
-    rows = [render_prototype_row(*_gallery_entry(gallery, concept), tile=tile, gap=gap) for concept in chosen]
+    rows = [
+        render_prototype_row(*_gallery_entry(gallery, concept), tile=tile, gap=gap)
+        for concept in chosen
+    ]
     labels = [f"Concept {concept}" for concept in chosen]
     label_width = max(_text_width(font, label) for label in labels)
     width = 2 * _MARGIN + label_width + _COLUMN_GAP + max(row.width for row in rows)
@@ -187,7 +193,9 @@ def _concept_row(
 ) -> dict[str, Any]:
     heatmap = concept_heatmap(maps[:, :, concept], shift_negative=shift)
     entry = _gallery_entry(prototypes, concept) if prototypes is not None else None
-    score, weight, contribution = (parts[key][concept] for key in ("scores", "weights", "contributions"))
+    score, weight, contribution = (
+        parts[key][concept] for key in ("scores", "weights", "contributions")
+    )
     return {
         "label": f"Concept {concept}",
         "area": _highlighted_tile(image, heatmap, tile, DEFAULT_THRESHOLD, 0.3),
@@ -207,10 +215,17 @@ def _compose_figure(
 ) -> Image.Image:
     title_font, font, small = _font(18), _font(14), _font(12)
     name = class_name if class_name is not None else f"class {class_index}"
-    headers = ["Concept", "On this image", "Prototypes (class images)", "Score x weight = contribution"]
+    headers = [
+        "Concept",
+        "On this image",
+        "Prototypes (class images)",
+        "Score x weight = contribution",
+    ]
     footer = _footer_lines(parts, n_shown)
     label_w = max([_text_width(font, headers[0])] + [_text_width(font, r["label"]) for r in rows])
-    proto_w = max([_text_width(font, headers[2])] + [r["prototypes"].width for r in rows if r["prototypes"]])
+    proto_w = max(
+        [_text_width(font, headers[2])] + [r["prototypes"].width for r in rows if r["prototypes"]]
+    )
     eq_w = max([_text_width(font, headers[3])] + [_text_width(font, r["equation"]) for r in rows])
     columns = _column_lefts([label_w, max(tile, _text_width(font, headers[1])), proto_w, eq_w])
     width = columns[-1] + eq_w + _MARGIN
@@ -258,14 +273,22 @@ def _footer_lines(parts: dict[str, Any], n_shown: int) -> list[tuple[str, tuple[
     concept_sum = float(parts["contributions"].sum())
     total = concept_sum + parts["residual"] + parts["bias"]
     lines = [
-        (f"Sum of concept contributions (all {n_components}; {n_shown} shown): {concept_sum:.3f}", _INK),
+        (
+            f"Sum of concept contributions (all {n_components}; {n_shown} shown): {concept_sum:.3f}",
+            _INK,
+        ),
         (f"Residual (what the concepts do not capture): {parts['residual']:.3f}", _INK),
         (f"Bias: {parts['bias']:.3f}", _INK),
-        (f"Logit: {concept_sum:.3f} + {parts['residual']:.3f} + {parts['bias']:.3f} = {total:.3f}"
-         f"   (CNN: {parts['logit']:.3f})", _INK),
+        (
+            f"Logit: {concept_sum:.3f} + {parts['residual']:.3f} + {parts['bias']:.3f} = {total:.3f}"
+            f"   (CNN: {parts['logit']:.3f})",
+            _INK,
+        ),
     ]
     if parts["is_estimate"]:
-        lines.append(("(estimated weights: finite differences averaged over the class's images)", _NEGATIVE))
+        lines.append(
+            ("(estimated weights: finite differences averaged over the class's images)", _NEGATIVE)
+        )
     return lines
 
 
@@ -285,7 +308,9 @@ def _explanation_parts(explanation: Any, class_index: int) -> dict[str, Any]:
     n_classes = logits.shape[0]
     is_index = isinstance(class_index, int | np.integer) and not isinstance(class_index, bool)
     if not is_index or not 0 <= class_index < n_classes:
-        raise ValueError(f"class_index={class_index!r}; pass an index between 0 and {n_classes - 1}.")
+        raise ValueError(
+            f"class_index={class_index!r}; pass an index between 0 and {n_classes - 1}."
+        )
     expected = (scores.shape[0], n_classes)
     if weights.shape != expected or contributions.shape != expected:
         raise ValueError(
@@ -293,9 +318,13 @@ def _explanation_parts(explanation: Any, class_index: int) -> dict[str, Any]:
             f"(n_components, n_classes) = {expected}."
         )
     return {
-        "logit": float(logits[class_index]), "scores": scores, "weights": weights[:, class_index],
-        "contributions": contributions[:, class_index], "residual": float(residual[class_index]),
-        "bias": float(bias[class_index]), "is_estimate": is_estimate,
+        "logit": float(logits[class_index]),
+        "scores": scores,
+        "weights": weights[:, class_index],
+        "contributions": contributions[:, class_index],
+        "residual": float(residual[class_index]),
+        "bias": float(bias[class_index]),
+        "is_estimate": is_estimate,
     }
 
 
@@ -311,9 +340,13 @@ def _image_concept_maps(concept_maps: Any, n_components: int) -> np.ndarray:
     return maps
 
 
-def _highlighted_tile(image: Any, heatmap: Any, tile: int, threshold: float, dim: float) -> Image.Image:
+def _highlighted_tile(
+    image: Any, heatmap: Any, tile: int, threshold: float, dim: float
+) -> Image.Image:
     resized = Image.fromarray(image_to_uint8(image)).resize((tile, tile), Image.Resampling.BILINEAR)
-    return highlight_concept(resized, resize_heatmap(heatmap, (tile, tile)), threshold=threshold, dim=dim)
+    return highlight_concept(
+        resized, resize_heatmap(heatmap, (tile, tile)), threshold=threshold, dim=dim
+    )
 
 
 def _gallery_keys(gallery: Gallery) -> list[int]:

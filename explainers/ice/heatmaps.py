@@ -6,6 +6,7 @@ S[:, :, k], min-max normalised per image to [0, 1] and upsampled bilinearly to
 the image size; pixels above 0.5 are the concept and the rest of the image is
 dimmed.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -55,7 +56,9 @@ def concept_heatmap(
     """
     maps = _as_float_tensor(score_map, name="score_map")
     if maps.ndim != 2:
-        raise ValueError(f"score_map has shape {tuple(maps.shape)}; expected one map of shape (h, w).")
+        raise ValueError(
+            f"score_map has shape {tuple(maps.shape)}; expected one map of shape (h, w)."
+        )
     return _heatmaps(maps[None], shift_negative=shift_negative, size=size)[0]
 
 
@@ -80,7 +83,9 @@ def resize_heatmap(heatmap: np.ndarray | torch.Tensor, size: tuple[int, int]) ->
     return _resize(maps[None], _check_size(size))[0].cpu().numpy()
 
 
-def concept_mask(heatmap: np.ndarray | torch.Tensor, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
+def concept_mask(
+    heatmap: np.ndarray | torch.Tensor, threshold: float = DEFAULT_THRESHOLD
+) -> np.ndarray:
     """Boolean mask of the concept: heatmap values strictly above ``threshold``.
 
     ``heatmap`` is any array of normalised heatmaps, e.g. (H, W) or (n, H, W);
@@ -140,7 +145,9 @@ def highlight_concept(
     shown[~mask] *= dim
     shown = np.clip(np.rint(shown), 0, 255).astype(np.uint8)
     if contour:
-        line_width = contour_width if contour_width is not None else (1 if max(height, width) < 160 else 2)
+        line_width = (
+            contour_width if contour_width is not None else (1 if max(height, width) < 160 else 2)
+        )
         shown[_outer_ring(mask, line_width)] = np.asarray(contour_color, dtype=np.uint8)
     return Image.fromarray(shown, mode="RGB")
 
@@ -155,14 +162,18 @@ def image_to_uint8(image: Any) -> np.ndarray:
         return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
     if isinstance(image, torch.Tensor):
         if image.ndim != 3 or image.shape[0] not in (1, 3):
-            raise ValueError(f"image tensor has shape {tuple(image.shape)}; expected (3, H, W) or (1, H, W).")
+            raise ValueError(
+                f"image tensor has shape {tuple(image.shape)}; expected (3, H, W) or (1, H, W)."
+            )
         array = image.detach().cpu().permute(1, 2, 0).numpy()
     else:
         array = np.asarray(image)
         if array.ndim == 2:
             array = array[:, :, None]
         if array.ndim != 3 or array.shape[2] not in (1, 3):
-            raise ValueError(f"image array has shape {array.shape}; expected (H, W, 3), (H, W, 1) or (H, W).")
+            raise ValueError(
+                f"image array has shape {array.shape}; expected (H, W, 3), (H, W, 1) or (H, W)."
+            )
     if array.shape[2] == 1:
         array = np.repeat(array, 3, axis=2)
     return _to_uint8(array)
@@ -172,7 +183,11 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
     if array.dtype == np.uint8:
         return np.ascontiguousarray(array)
     values = array.astype(np.float32)
-    if not np.isfinite(values).all() or values.min() < -_RANGE_SLACK or values.max() > 1 + _RANGE_SLACK:
+    if (
+        not np.isfinite(values).all()
+        or values.min() < -_RANGE_SLACK
+        or values.max() > 1 + _RANGE_SLACK
+    ):
         raise ValueError(
             "image has float values outside [0, 1] (or NaN); pass an unnormalised image "
             "(undo the ImageNet mean/std normalisation) or a uint8 image."
@@ -180,7 +195,9 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(values * 255), 0, 255).astype(np.uint8)
 
 
-def _heatmaps(maps: torch.Tensor, *, shift_negative: bool, size: tuple[int, int] | None) -> np.ndarray:
+def _heatmaps(
+    maps: torch.Tensor, *, shift_negative: bool, size: tuple[int, int] | None
+) -> np.ndarray:
     low = maps.amin(dim=(-2, -1), keepdim=True)
     if shift_negative:
         maps = maps - low  # DESIGN.md: for PCA shift by the minimum first.
@@ -194,7 +211,9 @@ def _heatmaps(maps: torch.Tensor, *, shift_negative: bool, size: tuple[int, int]
     span = high - low
     scale = torch.maximum(low.abs(), high.abs())
     flat = span <= _FLAT_RELATIVE_SPAN * scale
-    normalised = torch.where(flat, torch.zeros_like(maps), (maps - low) / torch.where(flat, 1.0, span))
+    normalised = torch.where(
+        flat, torch.zeros_like(maps), (maps - low) / torch.where(flat, 1.0, span)
+    )
     if size is not None:
         normalised = _resize(normalised, _check_size(size))
     return normalised.cpu().numpy().astype(np.float32, copy=False)
@@ -229,7 +248,11 @@ def _as_float_tensor(values: Any, *, name: str) -> torch.Tensor:
     if tensor.numel() == 0:
         raise ValueError(f"{name} is empty; pass a non-empty map.")
     # numpy's check is ~100x cheaper than torch's on small CPU arrays (no thread-pool dispatch).
-    finite = np.isfinite(tensor.numpy()).all() if tensor.device.type == "cpu" else torch.isfinite(tensor).all()
+    finite = (
+        np.isfinite(tensor.numpy()).all()
+        if tensor.device.type == "cpu"
+        else torch.isfinite(tensor).all()
+    )
     if not bool(finite):
         raise ValueError(f"{name} contains NaN or infinite values; check the reducer's transform.")
     return tensor
@@ -239,7 +262,9 @@ def _check_size(size: Any) -> tuple[int, int]:
     if (
         not isinstance(size, tuple | list)
         or len(size) != 2
-        or not all(isinstance(s, int | np.integer) and not isinstance(s, bool) and s > 0 for s in size)
+        or not all(
+            isinstance(s, int | np.integer) and not isinstance(s, bool) and s > 0 for s in size
+        )
     ):
         raise ValueError(f"size={size!r}; pass (H, W) as two positive integers.")
     return int(size[0]), int(size[1])

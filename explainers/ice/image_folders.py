@@ -4,6 +4,7 @@ Scanning, hashing, holding out and decoding the images live here, apart from the
 training loop, because they decide what a run was trained and tested on: the data hash
 and held-out split stored in a checkpoint must not change when the loop does.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -72,11 +73,15 @@ def scan_split(split_dir: Path, class_names: Sequence[str] | None = None) -> Sca
     folders = sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     names = [p.name for p in folders]
     if class_names is None and len(folders) < 2:
-        raise ValueError(f"{split_dir} needs at least 2 class folders (DIR/train/<class>/<image>), found {names}.")
+        raise ValueError(
+            f"{split_dir} needs at least 2 class folders (DIR/train/<class>/<image>), found {names}."
+        )
     known = list(class_names) if class_names is not None else names
     unknown = sorted(set(names) - set(known))
     if unknown:
-        raise ValueError(f"{split_dir} has class folders {unknown} that train/ lacks; the splits must share classes.")
+        raise ValueError(
+            f"{split_dir} has class folders {unknown} that train/ lacks; the splits must share classes."
+        )
     split = ScannedSplit(split_dir, known, [])
     for folder in folders:
         _scan_class(split, folder, known.index(folder.name))
@@ -84,7 +89,11 @@ def scan_split(split_dir: Path, class_names: Sequence[str] | None = None) -> Sca
 
 
 def _scan_class(split: ScannedSplit, folder: Path, label: int) -> None:
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    )
     if not files:
         raise ValueError(
             f"Class folder {folder} has no images ({', '.join(IMAGE_SUFFIXES)}); add images or remove the folder."
@@ -105,19 +114,26 @@ def _scan_class(split: ScannedSplit, folder: Path, label: int) -> None:
 def _decoded_size(path: Path) -> tuple[int, int]:
     with Image.open(path) as image:
         size = image.size
-        image.draft("RGB", (64, 64))  # JPEGs decode at reduced scale: fast, and still detects corruption
+        image.draft(
+            "RGB", (64, 64)
+        )  # JPEGs decode at reduced scale: fast, and still detects corruption
         image.load()
     return size
 
 
-def split_holdout(train: ScannedSplit, fraction: float = HOLDOUT_FRACTION) -> tuple[ScannedSplit, ScannedSplit]:
+def split_holdout(
+    train: ScannedSplit, fraction: float = HOLDOUT_FRACTION
+) -> tuple[ScannedSplit, ScannedSplit]:
     """Split ``train`` into (kept, held out), holding out ``fraction`` of each class (at least 1 of 2+).
 
     Images are ranked by the sha256 of their path relative to the split folder, so the
     choice depends on neither the seed nor the machine, and adding images moves few others.
     """
+
     def rank(sample: tuple[str, int]) -> str:
-        return hashlib.sha256(Path(sample[0]).relative_to(train.root).as_posix().encode()).hexdigest()
+        return hashlib.sha256(
+            Path(sample[0]).relative_to(train.root).as_posix().encode()
+        ).hexdigest()
 
     held: set[str] = set()
     for label in range(len(train.class_names)):
@@ -125,15 +141,24 @@ def split_holdout(train: ScannedSplit, fraction: float = HOLDOUT_FRACTION) -> tu
         count = max(1, round(fraction * len(ranked))) if len(ranked) >= 2 else 0
         held.update(path for path, _ in ranked[:count])
     keep = [i for i, (path, _) in enumerate(train.samples) if path not in held]
-    kept = ScannedSplit(train.root, train.class_names, [train.samples[i] for i in keep], train.skipped,
-                        [train.sizes[i] for i in keep])
-    return kept, ScannedSplit(train.root, train.class_names, [s for s in train.samples if s[0] in held])
+    kept = ScannedSplit(
+        train.root,
+        train.class_names,
+        [train.samples[i] for i in keep],
+        train.skipped,
+        [train.sizes[i] for i in keep],
+    )
+    return kept, ScannedSplit(
+        train.root, train.class_names, [s for s in train.samples if s[0] in held]
+    )
 
 
 class ImageFiles(Dataset):
     """(path, label) samples -> (transformed RGB image, label)."""
 
-    def __init__(self, samples: Sequence[tuple[str, int]], transform: Callable[[Image.Image], torch.Tensor]) -> None:
+    def __init__(
+        self, samples: Sequence[tuple[str, int]], transform: Callable[[Image.Image], torch.Tensor]
+    ) -> None:
         self.samples = list(samples)
         self.transform = transform
 
@@ -146,7 +171,9 @@ class ImageFiles(Dataset):
             with Image.open(path) as image:
                 return self.transform(image.convert("RGB")), label
         except OSError as error:  # scan_split decoded it, so the file changed since
-            raise RuntimeError(f"{path} could no longer be read ({error}); restore it and re-run to resume.") from error
+            raise RuntimeError(
+                f"{path} could no longer be read ({error}); restore it and re-run to resume."
+            ) from error
 
 
 def decode_all(split: ScannedSplit) -> torch.Tensor:

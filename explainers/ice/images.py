@@ -3,6 +3,7 @@
 Decoding runs in DataLoader workers. A file that cannot be decoded is skipped and
 reported instead of stopping the run half-way, so a cache is never left partial.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,7 +52,9 @@ class _ImageFiles(Dataset):
             return index, None
 
 
-def _collate(items: list[tuple[int, torch.Tensor | None]]) -> tuple[list[int], list[int], torch.Tensor | None]:
+def _collate(
+    items: list[tuple[int, torch.Tensor | None]],
+) -> tuple[list[int], list[int], torch.Tensor | None]:
     kept = [(i, t) for i, t in items if t is not None]
     failed = [i for i, t in items if t is None]
     batch = torch.stack([t for _, t in kept]) if kept else None
@@ -84,4 +87,6 @@ class DecodedBatches:
 
 def list_images(directory: str | Path) -> list[Path]:
     """Image files directly inside ``directory``, sorted by name."""
-    return sorted(p for p in Path(directory).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    return sorted(
+        p for p in Path(directory).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    )

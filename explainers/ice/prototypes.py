@@ -5,6 +5,7 @@ Following the paper (section "Concept prototypes", after Kim, Khanna and Koyejo
 concept score s_k (the GAP of the concept's score map); they are shown with the
 concept highlighted (see :mod:`explainers.ice.heatmaps`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -18,7 +19,9 @@ from .heatmaps import concept_heatmaps
 DEFAULT_N_PROTOTYPES = 5
 
 
-def top_prototypes(concept_scores: np.ndarray | torch.Tensor, k: int = DEFAULT_N_PROTOTYPES) -> np.ndarray:
+def top_prototypes(
+    concept_scores: np.ndarray | torch.Tensor, k: int = DEFAULT_N_PROTOTYPES
+) -> np.ndarray:
     """Indices of the ``k`` images with the highest score, per concept.
 
     Parameters
@@ -95,7 +98,9 @@ def prototype_gallery(
         )
     gallery = {}
     for concept, rows in enumerate(indices):
-        heatmaps = concept_heatmaps(maps[rows.tolist(), :, :, concept], shift_negative=shift_negative)
+        heatmaps = concept_heatmaps(
+            maps[rows.tolist(), :, :, concept], shift_negative=shift_negative
+        )
         gallery[concept] = ([images[int(i)] for i in rows], heatmaps)
     return gallery
 
@@ -109,5 +114,7 @@ def _as_score_matrix(concept_scores: np.ndarray | torch.Tensor) -> np.ndarray:
             f"concept_scores has shape {scores.shape}; expected (n, n_components) with n >= 1."
         )
     if not np.isfinite(scores).all():
-        raise ValueError("concept_scores contains NaN or infinite values; check the reducer's transform.")
+        raise ValueError(
+            "concept_scores contains NaN or infinite values; check the reducer's transform."
+        )
     return scores

@@ -17,6 +17,7 @@ Every draw comes from a numpy Generator derived from ONE stored seed through
 separate streams, so a set can be rebuilt exactly from the seed, and the draws of
 one trial never depend on what another trial drew.
 """
+
 from __future__ import annotations
 
 import math
@@ -66,7 +67,9 @@ class TrialPlan:
 def random_stream(seed: int, *key: int) -> np.random.Generator:
     """A Generator for one purpose (``key``) derived from the stored ``seed``."""
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed={seed!r}; pass a non-negative integer and store it with what it produced.")
+        raise ValueError(
+            f"seed={seed!r}; pass a non-negative integer and store it with what it produced."
+        )
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=tuple(key)))
 
 
@@ -97,7 +100,11 @@ def draw_classes(class_names: Sequence[str], n_classes: int = N_CLASSES, *, seed
 def trial_phases(n_trials: int = N_CLASSES, n_training: int = N_TRAINING) -> list[str]:
     """Phase of each trial in order: ``n_training`` training trials, then test trials."""
     _check_count(n_trials, name="n_trials")
-    if isinstance(n_training, bool) or not isinstance(n_training, int) or not 0 <= n_training < n_trials:
+    if (
+        isinstance(n_training, bool)
+        or not isinstance(n_training, int)
+        or not 0 <= n_training < n_trials
+    ):
         raise ValueError(
             f"n_training={n_training!r} with {n_trials} trials; pass 0 <= n_training < {n_trials} "
             "so that at least one test trial remains."
@@ -105,7 +112,9 @@ def trial_phases(n_trials: int = N_CLASSES, n_training: int = N_TRAINING) -> lis
     return [TRAINING] * n_training + [TEST] * (n_trials - n_training)
 
 
-def choose_candidates(class_weights: np.ndarray | torch.Tensor, k: int = N_CANDIDATES) -> np.ndarray:
+def choose_candidates(
+    class_weights: np.ndarray | torch.Tensor, k: int = N_CANDIDATES
+) -> np.ndarray:
     """Indices of the ``k`` concepts with the highest weight for the class, highest first.
 
     Parameters
@@ -127,7 +136,9 @@ def choose_candidates(class_weights: np.ndarray | torch.Tensor, k: int = N_CANDI
     return np.argsort(-weights, kind="stable")[:k].astype(np.int64)
 
 
-def target_pool(scores: np.ndarray | torch.Tensor, top_fraction: float = TOP_FRACTION, *, class_name: str = "") -> np.ndarray:
+def target_pool(
+    scores: np.ndarray | torch.Tensor, top_fraction: float = TOP_FRACTION, *, class_name: str = ""
+) -> np.ndarray:
     """Indices of the top ``top_fraction`` of images by score (highest first).
 
     The pool has ``floor(n * top_fraction)`` images, so a class needs at least
@@ -259,11 +270,18 @@ def plan_trials(
         raise ValueError(f"no explainer evidence for classes {missing}; fit those classes first.")
     return [
         plan_trial(
-            position=position, phase=phase, class_name=name, seed=seed,
-            class_weights=evidence[name].class_weights, test_scores=evidence[name].test_scores,
-            train_scores=evidence[name].train_scores, **options,
+            position=position,
+            phase=phase,
+            class_name=name,
+            seed=seed,
+            class_weights=evidence[name].class_weights,
+            test_scores=evidence[name].test_scores,
+            train_scores=evidence[name].train_scores,
+            **options,
         )
-        for position, (name, phase) in enumerate(zip(classes, trial_phases(len(classes), n_training), strict=True))
+        for position, (name, phase) in enumerate(
+            zip(classes, trial_phases(len(classes), n_training), strict=True)
+        )
     ]
 
 

@@ -8,6 +8,7 @@ running again with the same arguments continues after the last finished epoch, a
 training is complete it returns the stored result without training. docs/classifiers.md
 explains the choices.
 """
+
 from __future__ import annotations
 
 import math
@@ -75,7 +76,9 @@ class TrainResult:
 
     test_accuracy: float
     checkpoint: Path
-    seconds: float  # wall time of all the calls that built the checkpoint (scan, training, evaluation)
+    seconds: (
+        float  # wall time of all the calls that built the checkpoint (scan, training, evaluation)
+    )
     epochs: int
     arch: str
     class_names: list[str]
@@ -86,7 +89,9 @@ class TrainResult:
     resumed_from: int = 0  # epochs already done when this call started
     skipped: list[str] = field(default_factory=list)  # unreadable images, "path: reason"
     val_accuracy: float | None = None  # on DIR/val when it exists besides DIR/test
-    history: list[dict[str, float]] = field(default_factory=list)  # per epoch: loss, accuracy, lr, seconds
+    history: list[dict[str, float]] = field(
+        default_factory=list
+    )  # per epoch: loss, accuracy, lr, seconds
 
 
 # --- training -----------------------------------------------------------------------------
@@ -155,12 +160,16 @@ def train_classifier(
     TrainResult
     """
     started = time.perf_counter()
-    settings = _settings(Path(data_dir), arch, weights, epochs, batch_size, lr, seed, input_size, in_memory)
+    settings = _settings(
+        Path(data_dir), arch, weights, epochs, batch_size, lr, seed, input_size, in_memory
+    )
     checkpoint = _resumable_checkpoint(Path(out), settings, resume)
     if checkpoint is not None and checkpoint["training"]["complete"]:
         return _result(Path(out), checkpoint, resumed_from=checkpoint["epochs"])
     run = _prepare_run(Path(data_dir), Path(out), settings, workers, device)
-    with torch.random.fork_rng(devices=_cuda_indices(run.device)):  # leave the caller's RNG state alone
+    with torch.random.fork_rng(
+        devices=_cuda_indices(run.device)
+    ):  # leave the caller's RNG state alone
         return _train(run, checkpoint, progress, started)
 
 
@@ -179,22 +188,37 @@ class _Run:
     pixels: torch.Tensor | None  # (n, 3, h, w) uint8 training images on device, when in memory
 
 
-def _settings(data_dir: Path, arch, weights, epochs, batch_size, lr, seed, input_size, in_memory) -> dict[str, Any]:
+def _settings(
+    data_dir: Path, arch, weights, epochs, batch_size, lr, seed, input_size, in_memory
+) -> dict[str, Any]:
     """The arguments that define a run, validated; a checkpoint resumes only if they match."""
     arch = check_arch(arch or DEFAULT_ARCH)
     if not (data_dir / "train").is_dir():
-        raise ValueError(f"{data_dir} has no train/ folder; lay the data out as DIR/train/<class>/<image>.")
-    kind = "default_arch" if arch == DEFAULT_ARCH else ("pretrained" if weights is not None else "scratch")
-    lr = float(lr if lr is not None else DEFAULT_LR["pretrained" if weights is not None else "scratch"])
+        raise ValueError(
+            f"{data_dir} has no train/ folder; lay the data out as DIR/train/<class>/<image>."
+        )
+    kind = (
+        "default_arch"
+        if arch == DEFAULT_ARCH
+        else ("pretrained" if weights is not None else "scratch")
+    )
+    lr = float(
+        lr if lr is not None else DEFAULT_LR["pretrained" if weights is not None else "scratch"]
+    )
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr!r}.")
     return {
-        "arch": arch, "weights": None if weights is None else str(weights),
+        "arch": arch,
+        "weights": None if weights is None else str(weights),
         "epochs": _positive_int(DEFAULT_EPOCHS[kind] if epochs is None else epochs, "epochs"),
-        "batch_size": _positive_int(batch_size, "batch_size"), "lr": lr, "seed": int(seed),
+        "batch_size": _positive_int(batch_size, "batch_size"),
+        "lr": lr,
+        "seed": int(seed),
         "input_size": None if input_size is None else _positive_int(input_size, "input_size"),
         "in_memory": None if in_memory is None else bool(in_memory),
-        "test_split": next((name for name in ("test", "val") if (data_dir / name).is_dir()), "train-holdout"),
+        "test_split": next(
+            (name for name in ("test", "val") if (data_dir / name).is_dir()), "train-holdout"
+        ),
         "data_hash": dataset_content_hash(data_dir),
     }
 
@@ -205,7 +229,9 @@ def _positive_int(value: Any, name: str) -> int:
     return value
 
 
-def _resumable_checkpoint(out: Path, settings: dict[str, Any], resume: bool) -> dict[str, Any] | None:
+def _resumable_checkpoint(
+    out: Path, settings: dict[str, Any], resume: bool
+) -> dict[str, Any] | None:
     if not resume or not out.exists():
         return None
     checkpoint = read_checkpoint(out)
@@ -217,7 +243,8 @@ def _resumable_checkpoint(out: Path, settings: dict[str, Any], resume: bool) -> 
     stored = (checkpoint.get("training") or {}).get("settings", {})
     differences = "; ".join(
         f"{key}: checkpoint {stored.get(key)!r}, now {value!r}"
-        for key, value in settings.items() if stored.get(key) != value
+        for key, value in settings.items()
+        if stored.get(key) != value
     )
     if differences:
         raise ValueError(
@@ -227,7 +254,9 @@ def _resumable_checkpoint(out: Path, settings: dict[str, Any], resume: bool) -> 
     return checkpoint
 
 
-def _prepare_run(data_dir: Path, out: Path, settings: dict[str, Any], workers: int | None, device: Any) -> _Run:
+def _prepare_run(
+    data_dir: Path, out: Path, settings: dict[str, Any], workers: int | None, device: Any
+) -> _Run:
     workers = min(2, os.cpu_count() or 1) if workers is None else int(workers)
     if workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers}.")
@@ -236,9 +265,14 @@ def _prepare_run(data_dir: Path, out: Path, settings: dict[str, Any], workers: i
     input_size = settings["input_size"]
     if input_size is None and settings["arch"] == DEFAULT_ARCH:
         input_size = Counter(min(size) for size in train.sizes).most_common(1)[0][0]
-    fits = len(set(train.sizes)) == 1 and 3 * len(train) * math.prod(train.sizes[0]) <= IN_MEMORY_MAX_BYTES
+    fits = (
+        len(set(train.sizes)) == 1
+        and 3 * len(train) * math.prod(train.sizes[0]) <= IN_MEMORY_MAX_BYTES
+    )
     if settings["in_memory"] and not fits:
-        raise ValueError("in_memory=True needs training images of one size, at most 1 GiB decoded; pass None.")
+        raise ValueError(
+            "in_memory=True needs training images of one size, at most 1 GiB decoded; pass None."
+        )
     in_memory = fits if settings["in_memory"] is None else settings["in_memory"]
     pixels = decode_all(train).to(device) if in_memory else None
     return _Run(out, settings, train, test, val, device, workers, input_size, pixels)
@@ -255,7 +289,9 @@ def _splits(
     test = scan_split(data_dir / test_split, train.class_names)
     for split in (test, val):
         if split is not None and not len(split):
-            raise ValueError(f"{split.root} has no class folders with images; fill it or remove it.")
+            raise ValueError(
+                f"{split.root} has no class folders with images; fill it or remove it."
+            )
     return train, test, val
 
 
@@ -263,15 +299,21 @@ def _cuda_indices(device: torch.device) -> list[int]:
     return [device.index or 0] if device.type == "cuda" else []
 
 
-def _train(run: _Run, checkpoint: dict[str, Any] | None, progress: Any, started: float) -> TrainResult:
+def _train(
+    run: _Run, checkpoint: dict[str, Any] | None, progress: Any, started: float
+) -> TrainResult:
     settings = run.settings
     torch.manual_seed(settings["seed"])
     model = _initial_model(run, checkpoint)
     meta = classifier_meta(model)
     model.train().to(memory_format=torch.channels_last)  # 1.2-1.7x faster convolutions on the CPU
     steps = math.ceil(len(run.train) / settings["batch_size"])
-    optimizer = torch.optim.SGD(model.parameters(), lr=settings["lr"], momentum=0.9, nesterov=True, weight_decay=5e-4)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings["lr"], total_steps=settings["epochs"] * steps)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=settings["lr"], momentum=0.9, nesterov=True, weight_decay=5e-4
+    )
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, settings["lr"], total_steps=settings["epochs"] * steps
+    )
     start, seconds, history = 0, 0.0, []
     if checkpoint is not None:
         optimizer.load_state_dict(checkpoint["optimizer_state"])
@@ -282,15 +324,49 @@ def _train(run: _Run, checkpoint: dict[str, Any] | None, progress: Any, started:
         for epoch in range(start, settings["epochs"]):
             loss, accuracy = _train_epoch(run, model, optimizer, scheduler, meta, epoch, reporter)
             elapsed = seconds + time.perf_counter() - started
-            history = [*history, {"epoch": epoch + 1, "loss": loss, "accuracy": accuracy,
-                                  "lr": scheduler.get_last_lr()[0], "seconds": elapsed}]
-            _save(run, model, meta, epochs=epoch + 1, seconds=elapsed, history=history, optimizer=optimizer,
-                  scheduler=scheduler)
+            history = [
+                *history,
+                {
+                    "epoch": epoch + 1,
+                    "loss": loss,
+                    "accuracy": accuracy,
+                    "lr": scheduler.get_last_lr()[0],
+                    "seconds": elapsed,
+                },
+            ]
+            _save(
+                run,
+                model,
+                meta,
+                epochs=epoch + 1,
+                seconds=elapsed,
+                history=history,
+                optimizer=optimizer,
+                scheduler=scheduler,
+            )
     splits = {"test": run.test, "val": run.val}
-    scores = {name: evaluate(model, split, meta, batch_size=settings["batch_size"], workers=run.workers,
-                             device=run.device) for name, split in splits.items() if split is not None}
-    final = _save(run, model, meta, epochs=settings["epochs"], seconds=seconds + time.perf_counter() - started,
-                  history=history, test_accuracy=scores["test"], val_accuracy=scores.get("val"))
+    scores = {
+        name: evaluate(
+            model,
+            split,
+            meta,
+            batch_size=settings["batch_size"],
+            workers=run.workers,
+            device=run.device,
+        )
+        for name, split in splits.items()
+        if split is not None
+    }
+    final = _save(
+        run,
+        model,
+        meta,
+        epochs=settings["epochs"],
+        seconds=seconds + time.perf_counter() - started,
+        history=history,
+        test_accuracy=scores["test"],
+        val_accuracy=scores.get("val"),
+    )
     return _result(run.out, final, resumed_from=start)
 
 
@@ -299,8 +375,12 @@ def _initial_model(run: _Run, checkpoint: dict[str, Any] | None) -> nn.Module:
     if checkpoint is not None:
         model = load_classifier(settings["arch"], run.out, map_location=run.device)
     else:
-        model = load_classifier(settings["arch"], settings["weights"], num_classes=len(run.train.class_names),
-                                map_location=run.device)
+        model = load_classifier(
+            settings["arch"],
+            settings["weights"],
+            num_classes=len(run.train.class_names),
+            map_location=run.device,
+        )
     meta = classifier_meta(model)
     meta["class_names"] = list(run.train.class_names)
     if run.input_size is not None and run.input_size != meta["input_size"]:
@@ -310,13 +390,17 @@ def _initial_model(run: _Run, checkpoint: dict[str, Any] | None) -> nn.Module:
     return model
 
 
-def _train_epoch(run: _Run, model, optimizer, scheduler, meta, epoch: int, reporter: _Reporter) -> tuple[float, float]:
+def _train_epoch(
+    run: _Run, model, optimizer, scheduler, meta, epoch: int, reporter: _Reporter
+) -> tuple[float, float]:
     # Seeding per epoch makes a resumed run shuffle and augment exactly as an uninterrupted one.
     epoch_seed = run.settings["seed"] * 100_003 + epoch
     torch.manual_seed(epoch_seed)
     total_loss, correct, seen = 0.0, 0, 0
     for step, (images, labels) in enumerate(_batches(run, meta, epoch_seed), start=1):
-        images = images.to(run.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        images = images.to(run.device, non_blocking=True).contiguous(
+            memory_format=torch.channels_last
+        )
         labels = labels.to(run.device, non_blocking=True)
         logits, loss = _loss(model(images), labels)
         optimizer.zero_grad(set_to_none=True)
@@ -330,27 +414,46 @@ def _train_epoch(run: _Run, model, optimizer, scheduler, meta, epoch: int, repor
     return total_loss / seen, correct / seen
 
 
-def _batches(run: _Run, meta: dict[str, Any], seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def _batches(
+    run: _Run, meta: dict[str, Any], seed: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """One epoch of shuffled, augmented training batches: from memory, or streamed from disk."""
     batch_size = run.settings["batch_size"]
     if run.pixels is None:
-        yield from _loader(run.train, train_transform(meta), batch_size=batch_size, workers=run.workers,
-                           device=run.device, shuffle_seed=seed)
+        yield from _loader(
+            run.train,
+            train_transform(meta),
+            batch_size=batch_size,
+            workers=run.workers,
+            device=run.device,
+            shuffle_seed=seed,
+        )
         return
     generator = torch.Generator().manual_seed(seed)
     labels = torch.tensor([label for _, label in run.train.samples])
     order = torch.randperm(len(labels), generator=generator)
     for start in range(0, len(order), batch_size):
-        index = order[start:start + batch_size]
+        index = order[start : start + batch_size]
         yield augment_batch(run.pixels[index.to(run.pixels.device)], meta, generator), labels[index]
 
 
-def _loader(split: ScannedSplit, transform: Any, *, batch_size: int, workers: int, device: torch.device,
-            shuffle_seed: int | None = None) -> DataLoader:
+def _loader(
+    split: ScannedSplit,
+    transform: Any,
+    *,
+    batch_size: int,
+    workers: int,
+    device: torch.device,
+    shuffle_seed: int | None = None,
+) -> DataLoader:
     generator = None if shuffle_seed is None else torch.Generator().manual_seed(shuffle_seed)
     return DataLoader(
-        ImageFiles(split.samples, transform), batch_size=batch_size, shuffle=shuffle_seed is not None,
-        generator=generator, num_workers=workers, pin_memory=device.type == "cuda",
+        ImageFiles(split.samples, transform),
+        batch_size=batch_size,
+        shuffle=shuffle_seed is not None,
+        generator=generator,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
     )
 
 
@@ -366,33 +469,63 @@ def _loss(output: Any, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, split: ScannedSplit, meta: dict[str, Any], *, batch_size: int = 64,
-             workers: int = 0, device: torch.device | str = "cpu") -> float:
+def evaluate(
+    model: nn.Module,
+    split: ScannedSplit,
+    meta: dict[str, Any],
+    *,
+    batch_size: int = 64,
+    workers: int = 0,
+    device: torch.device | str = "cpu",
+) -> float:
     """Top-1 accuracy of ``model`` on ``split``, preprocessed by ``eval_transform(meta)``."""
     device = resolve_device(device)
     was_training = model.training
     model.eval()
     correct = 0
-    for images, labels in _loader(split, eval_transform(meta), batch_size=batch_size, workers=workers, device=device):
+    for images, labels in _loader(
+        split, eval_transform(meta), batch_size=batch_size, workers=workers, device=device
+    ):
         images = images.to(device).contiguous(memory_format=torch.channels_last)
         correct += int((model(images).argmax(1) == labels.to(device)).sum())
     model.train(was_training)
     return correct / len(split)
 
 
-def _save(run: _Run, model: nn.Module, meta: dict[str, Any], *, epochs: int, seconds: float, history: list,
-          optimizer=None, scheduler=None, test_accuracy: float | None = None,
-          val_accuracy: float | None = None) -> dict[str, Any]:
+def _save(
+    run: _Run,
+    model: nn.Module,
+    meta: dict[str, Any],
+    *,
+    epochs: int,
+    seconds: float,
+    history: list,
+    optimizer=None,
+    scheduler=None,
+    test_accuracy: float | None = None,
+    val_accuracy: float | None = None,
+) -> dict[str, Any]:
     complete = test_accuracy is not None
     skipped = run.train.skipped + run.test.skipped + (run.val.skipped if run.val else [])
     training = {
-        "settings": run.settings, "complete": complete, "seconds": seconds, "history": history,
-        "val_accuracy": val_accuracy, "test_split": run.settings["test_split"], "in_memory": run.pixels is not None,
-        "n_train": len(run.train), "n_test": len(run.test), "skipped": skipped, "device": str(run.device),
+        "settings": run.settings,
+        "complete": complete,
+        "seconds": seconds,
+        "history": history,
+        "val_accuracy": val_accuracy,
+        "test_split": run.settings["test_split"],
+        "in_memory": run.pixels is not None,
+        "n_train": len(run.train),
+        "n_test": len(run.test),
+        "skipped": skipped,
+        "device": str(run.device),
     }
     fields = {
-        "seed": run.settings["seed"], "data_hash": run.settings["data_hash"], "test_accuracy": test_accuracy,
-        "epochs": epochs, "training": training,
+        "seed": run.settings["seed"],
+        "data_hash": run.settings["data_hash"],
+        "test_accuracy": test_accuracy,
+        "epochs": epochs,
+        "training": training,
         # only needed to resume, and as large as the model: dropped once training is complete
         "optimizer_state": None if complete else optimizer.state_dict(),
         "scheduler_state": None if complete else scheduler.state_dict(),
@@ -404,11 +537,20 @@ def _save(run: _Run, model: nn.Module, meta: dict[str, Any], *, epochs: int, sec
 def _result(out: Path, checkpoint: dict[str, Any], *, resumed_from: int) -> TrainResult:
     training = checkpoint["training"]
     return TrainResult(
-        test_accuracy=checkpoint["test_accuracy"], checkpoint=out, seconds=training["seconds"],
-        epochs=checkpoint["epochs"], arch=checkpoint["arch"], class_names=list(checkpoint["class_names"]),
-        test_split=training["test_split"], n_train=training["n_train"], n_test=training["n_test"],
-        device=training["device"], resumed_from=resumed_from, skipped=list(training["skipped"]),
-        val_accuracy=training["val_accuracy"], history=list(training["history"]),
+        test_accuracy=checkpoint["test_accuracy"],
+        checkpoint=out,
+        seconds=training["seconds"],
+        epochs=checkpoint["epochs"],
+        arch=checkpoint["arch"],
+        class_names=list(checkpoint["class_names"]),
+        test_split=training["test_split"],
+        n_train=training["n_train"],
+        n_test=training["n_test"],
+        device=training["device"],
+        resumed_from=resumed_from,
+        skipped=list(training["skipped"]),
+        val_accuracy=training["val_accuracy"],
+        history=list(training["history"]),
     )
 
 
@@ -419,8 +561,18 @@ class _Reporter:
         self.callback = progress if callable(progress) else None
         self.epochs, self.steps = epochs, steps
         show_bar = self.callback is None and progress is not False
-        self.bar = tqdm(total=epochs * steps, initial=start * steps, file=sys.stderr, unit="step",
-                        desc="training", dynamic_ncols=True) if show_bar else None
+        self.bar = (
+            tqdm(
+                total=epochs * steps,
+                initial=start * steps,
+                file=sys.stderr,
+                unit="step",
+                desc="training",
+                dynamic_ncols=True,
+            )
+            if show_bar
+            else None
+        )
 
     def __enter__(self) -> _Reporter:
         return self
@@ -434,5 +586,9 @@ class _Reporter:
             self.callback(TrainProgress(epoch, self.epochs, step, self.steps, loss, accuracy))
         if self.bar is not None:
             self.bar.update(1)
-            self.bar.set_postfix(epoch=f"{epoch}/{self.epochs}", loss=f"{loss:.3f}", acc=f"{accuracy:.3f}",
-                                 refresh=False)
+            self.bar.set_postfix(
+                epoch=f"{epoch}/{self.epochs}",
+                loss=f"{loss:.3f}",
+                acc=f"{accuracy:.3f}",
+                refresh=False,
+            )

@@ -1,4 +1,5 @@
 """What the explainers management commands share: a progress bar and argument lookups."""
+
 from __future__ import annotations
 
 import sys
@@ -16,8 +17,14 @@ from ..services.progress import Progress
 @contextmanager
 def progress_bar(*, enabled: bool = True) -> Iterator[Progress]:
     """A tqdm bar on stderr fed by a service's ``progress(fraction, step)``."""
-    bar = tqdm(total=100, unit="%", file=sys.stderr, disable=not enabled, dynamic_ncols=True,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
+    bar = tqdm(
+        total=100,
+        unit="%",
+        file=sys.stderr,
+        disable=not enabled,
+        dynamic_ncols=True,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]",
+    )
 
     def update(fraction: float, step: str) -> None:
         bar.n = round(100 * fraction, 1)
@@ -50,7 +57,12 @@ def scenario_arg(value: str) -> Scenario:
 
 
 def reducers_arg(values: list[str] | None) -> list[str]:
-    reducers = [v.strip().lower() for value in (values or Reducer.values) for v in value.split(",") if v.strip()]
+    reducers = [
+        v.strip().lower()
+        for value in (values or Reducer.values)
+        for v in value.split(",")
+        if v.strip()
+    ]
     unknown = [r for r in reducers if r not in Reducer.values]
     if unknown:
         raise CommandError(f"unknown reducer(s) {unknown}; use {', '.join(Reducer.values)}.")

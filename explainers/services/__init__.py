@@ -8,6 +8,7 @@ names the input and the fix), is idempotent, and reports progress through an opt
 Names are resolved lazily (PEP 562): starting Django (the admin, ``migrate``, a Celery
 worker) does not import torch until a service that needs it is called.
 """
+
 from __future__ import annotations
 
 import importlib

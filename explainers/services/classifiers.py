@@ -1,4 +1,5 @@
 """Registering classifiers and loading them once per process."""
+
 from __future__ import annotations
 
 import threading
@@ -19,7 +20,9 @@ _LOCK = threading.Lock()
 
 
 @transaction.atomic
-def classifier_create(*, name: str, arch: str | None = None, weights: str = "", checkpoint: str | Path = "") -> Classifier:
+def classifier_create(
+    *, name: str, arch: str | None = None, weights: str = "", checkpoint: str | Path = ""
+) -> Classifier:
     """Register a classifier from torchvision weights or a local checkpoint.
 
     The model is loaded once to check that it loads and to record its class names,
@@ -29,8 +32,12 @@ def classifier_create(*, name: str, arch: str | None = None, weights: str = "", 
     checkpoint = str(Path(checkpoint).expanduser().resolve()) if checkpoint else ""
     existing = Classifier.objects.select_for_update().filter(name=name).first()
     if existing is not None:
-        if (existing.weights, existing.checkpoint) != (weights, checkpoint) or (arch and arch != existing.arch):
-            raise ValidationError(f"a classifier named {name!r} already exists with other weights; choose another name.")
+        if (existing.weights, existing.checkpoint) != (weights, checkpoint) or (
+            arch and arch != existing.arch
+        ):
+            raise ValidationError(
+                f"a classifier named {name!r} already exists with other weights; choose another name."
+            )
         return existing
     classifier = Classifier(name=name, arch=arch or "", weights=weights, checkpoint=checkpoint)
     classifier.full_clean(exclude=["arch"] if not arch else None)
@@ -59,7 +66,8 @@ def classifier_fill_meta(*, classifier: Classifier) -> None:
     classifier.mean = [float(v) for v in meta["mean"]]
     classifier.std = [float(v) for v in meta["std"]]
     weights_file = (
-        Path(classifier.checkpoint) if classifier.checkpoint
+        Path(classifier.checkpoint)
+        if classifier.checkpoint
         else weights_cache_path(resolve_weights_enum(classifier.arch, classifier.weights))
     )
     classifier.sha256 = file_sha256(weights_file)

@@ -1,4 +1,5 @@
 """Registering datasets: an ImageFolder directory, or the built-in synthetic dataset."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,7 +20,9 @@ def dataset_create_imagefolder(*, name: str, path: str | Path) -> Dataset:
     Registering the same name and path again returns the existing row.
     """
     root = Path(path).expanduser().resolve()
-    return _dataset_get_or_create(name=name, kind=Dataset.Kind.IMAGEFOLDER, path=root, seed=None, params={})
+    return _dataset_get_or_create(
+        name=name, kind=Dataset.Kind.IMAGEFOLDER, path=root, seed=None, params={}
+    )
 
 
 def dataset_create_synthetic(
@@ -44,12 +47,25 @@ def dataset_create_synthetic(
     except (TypeError, ValueError) as error:
         raise ValidationError(f"per_class={per_class!r}: {error}") from error
     label = "-".join(str(counts[split]) for split in ("train", "val", "test"))
-    folder = Path(settings.ICELAB_HOME) / "datasets" / f"synthetic-seed{seed}-{n_classes}c-{size}px-{label}"
-    params = {"n_classes": n_classes, "size": size, "per_class": [counts[s] for s in ("train", "val", "test")]}
+    folder = (
+        Path(settings.ICELAB_HOME)
+        / "datasets"
+        / f"synthetic-seed{seed}-{n_classes}c-{size}px-{label}"
+    )
+    params = {
+        "n_classes": n_classes,
+        "size": size,
+        "per_class": [counts[s] for s in ("train", "val", "test")],
+    }
     report(progress, 0.0, f"generating the synthetic dataset in {folder}")
     try:
         make_synthetic_dataset(
-            folder, seed=seed, per_class=params["per_class"], size=size, n_classes=n_classes, workers=workers,
+            folder,
+            seed=seed,
+            per_class=params["per_class"],
+            size=size,
+            n_classes=n_classes,
+            workers=workers,
             progress=_count_progress(progress),
         )
     except (ValueError, TypeError, FileExistsError) as error:
@@ -58,11 +74,16 @@ def dataset_create_synthetic(
     with transaction.atomic():
         return _dataset_get_or_create(
             name=name or f"synthetic (seed {seed}, {n_classes} classes, {size} px)",
-            kind=Dataset.Kind.SYNTHETIC, path=folder, seed=seed, params=params,
+            kind=Dataset.Kind.SYNTHETIC,
+            path=folder,
+            seed=seed,
+            params=params,
         )
 
 
-def _dataset_get_or_create(*, name: str, kind: str, path: Path, seed: int | None, params: dict) -> Dataset:
+def _dataset_get_or_create(
+    *, name: str, kind: str, path: Path, seed: int | None, params: dict
+) -> Dataset:
     existing = Dataset.objects.select_for_update().filter(name=name).first()
     if existing is not None:
         if Path(existing.path) != path or existing.kind != kind:
@@ -74,7 +95,11 @@ def _dataset_get_or_create(*, name: str, kind: str, path: Path, seed: int | None
     dataset.full_clean(exclude=["class_names"])
     dataset.class_names = folder_class_names(path)
     if not dataset.class_names:
-        raise ValidationError({"path": f"{path / 'train'} has no class folders; put each class's images in train/<class>/."})
+        raise ValidationError(
+            {
+                "path": f"{path / 'train'} has no class folders; put each class's images in train/<class>/."
+            }
+        )
     dataset.save()
     return dataset
 

@@ -5,6 +5,7 @@ fitted reducer is written under ``ICELAB_HOME/explainers/`` so concept maps can 
 recomputed later; each concept keeps its vector, weights and highlighted prototypes.
 Fitting is idempotent: a run that already succeeded is returned as it is.
 """
+
 from __future__ import annotations
 
 import logging
@@ -60,17 +61,29 @@ def explainer_runs_fit(
     runs = []
     for index, class_name in enumerate(classes):
         inner = scaled(progress, index / len(classes), (index + 1) / len(classes))
-        run = _run_get_or_create(scenario=scenario, class_name=class_name, reducer=reducer, n_components=n_components, seed=seed)
+        run = _run_get_or_create(
+            scenario=scenario,
+            class_name=class_name,
+            reducer=reducer,
+            n_components=n_components,
+            seed=seed,
+        )
         if not run_is_complete(run):
             bank = bank or scenario_feature_bank(scenario=scenario, device=device)
             run = explainer_run_fit(run=run, bank=bank, device=device, progress=inner)
-        report(inner, 1.0, f"{reducer} explainer of {class_name!r} ready ({index + 1}/{len(classes)})")
+        report(
+            inner, 1.0, f"{reducer} explainer of {class_name!r} ready ({index + 1}/{len(classes)})"
+        )
         runs.append(run)
     return runs
 
 
 def explainer_run_fit(
-    *, run: ExplainerRun, bank: FeatureBank | None = None, device: str = "auto", progress: Progress | None = None
+    *,
+    run: ExplainerRun,
+    bank: FeatureBank | None = None,
+    device: str = "auto",
+    progress: Progress | None = None,
 ) -> ExplainerRun:
     """Fit one explainer run; a run that already succeeded is returned unchanged.
 
@@ -85,7 +98,9 @@ def explainer_run_fit(
         bank = bank or scenario_feature_bank(scenario=run.scenario, device=device)
         _fit(run, bank, device, progress)
     except Exception as error:
-        ExplainerRun.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, error=_message(error))
+        ExplainerRun.objects.filter(pk=run.pk).update(
+            status=RunStatus.FAILED, error=_message(error)
+        )
         run.refresh_from_db()
         if isinstance(error, ValueError):
             raise ValidationError(f"explainer {run}: {error}") from error
@@ -102,16 +117,20 @@ def run_is_complete(run: ExplainerRun) -> bool:
     )
 
 
-def run_concept_maps(run: ExplainerRun, activations: np.ndarray, *, device: str = "auto") -> np.ndarray:
+def run_concept_maps(
+    run: ExplainerRun, activations: np.ndarray, *, device: str = "auto"
+) -> np.ndarray:
     """Concept maps S (n, h, w, c') of activations (n, h, w, c) under the run's stored reducer."""
     reducer = reducer_load(Path(settings.ICELAB_HOME) / run.reducer_file, device=device)
     n, h, w, c = activations.shape
     parts = []
     for start in range(0, n, 64):
-        batch = float_tensor_view(np.ascontiguousarray(activations[start:start + 64]))
+        batch = float_tensor_view(np.ascontiguousarray(activations[start : start + 64]))
         maps = reducer.transform(batch.to(reducer.device_).reshape(-1, c))
         parts.append(maps.reshape(batch.shape[0], h, w, -1).cpu().numpy())
-    return np.concatenate(parts) if parts else np.zeros((0, h, w, run.n_components), dtype=np.float32)
+    return (
+        np.concatenate(parts) if parts else np.zeros((0, h, w, run.n_components), dtype=np.float32)
+    )
 
 
 def check_reducer(reducer: str) -> str:
@@ -134,8 +153,16 @@ def check_classes(*, scenario: Scenario, classes: list[str] | None) -> list[str]
     return list(dict.fromkeys(classes))
 
 
-def _run_get_or_create(*, scenario: Scenario, class_name: str, reducer: str, n_components: int, seed: int) -> ExplainerRun:
-    key = {"scenario": scenario, "class_name": class_name, "reducer": reducer, "n_components": n_components, "seed": seed}
+def _run_get_or_create(
+    *, scenario: Scenario, class_name: str, reducer: str, n_components: int, seed: int
+) -> ExplainerRun:
+    key = {
+        "scenario": scenario,
+        "class_name": class_name,
+        "reducer": reducer,
+        "n_components": n_components,
+        "seed": seed,
+    }
     try:
         with transaction.atomic():
             return ExplainerRun.objects.get_or_create(**key)[0]
@@ -149,7 +176,9 @@ def _fit(run: ExplainerRun, bank: FeatureBank, device: str, progress: Progress |
     timings: dict[str, float] = {}
     started = time.perf_counter()
     report(progress, 0.0, f"activations of {run.class_name!r}")
-    train = scenario_class_features(scenario=run.scenario, bank=bank, split="train", class_name=run.class_name)
+    train = scenario_class_features(
+        scenario=run.scenario, bank=bank, split="train", class_name=run.class_name
+    )
     test = _optional_features(run, bank, "test")
     timings["features_seconds"] = time.perf_counter() - started
 
@@ -157,7 +186,12 @@ def _fit(run: ExplainerRun, bank: FeatureBank, device: str, progress: Progress |
     class_index = scenario_class_indices(scenario=run.scenario)[run.class_name]
     model = classifier_load(classifier=run.scenario.classifier, device=bank.extractor.device)
     explainer = ConceptExplainer(
-        model, run.scenario.layer, run.reducer, run.n_components, random_state=run.seed, device=bank.extractor.device
+        model,
+        run.scenario.layer,
+        run.reducer,
+        run.n_components,
+        random_state=run.seed,
+        device=bank.extractor.device,
     )
     tick = time.perf_counter()
     explainer.fit_features(float_tensor_view(train.features), class_index)
@@ -177,10 +211,15 @@ def _fit(run: ExplainerRun, bank: FeatureBank, device: str, progress: Progress |
         run.concepts.all().delete()
         Concept.objects.bulk_create(concepts)
         ExplainerRun.objects.filter(pk=run.pk).update(
-            status=RunStatus.SUCCEEDED, error="", fidelity=fidelity, timings=timings,
-            reducer_file=relative.as_posix(), reducer_sha256=sha,
+            status=RunStatus.SUCCEEDED,
+            error="",
+            fidelity=fidelity,
+            timings=timings,
+            reducer_file=relative.as_posix(),
+            reducer_sha256=sha,
             weights_are_estimates=bool(explainer.weights_are_estimates_),
-            n_train_images=len(train), n_test_images=0 if test is None else len(test),
+            n_train_images=len(train),
+            n_test_images=0 if test is None else len(test),
             finished_at=timezone.now(),
         )
     report(progress, 1.0, f"{run.reducer} explainer of {run.class_name!r} fitted")
@@ -188,41 +227,71 @@ def _fit(run: ExplainerRun, bank: FeatureBank, device: str, progress: Progress |
 
 def _optional_features(run: ExplainerRun, bank: FeatureBank, split: str) -> ClassFeatures | None:
     try:
-        return scenario_class_features(scenario=run.scenario, bank=bank, split=split, class_name=run.class_name)
+        return scenario_class_features(
+            scenario=run.scenario, bank=bank, split=split, class_name=run.class_name
+        )
     except ValidationError:
         return None  # no test images: the run has no fidelity, and the class cannot be a trial
 
 
-def _concepts(run: ExplainerRun, explainer: Any, train: ClassFeatures, class_index: int) -> list[Concept]:
+def _concepts(
+    run: ExplainerRun, explainer: Any, train: ClassFeatures, class_index: int
+) -> list[Concept]:
     """Concept rows: vector, weights, and the top training images highlighted for each concept."""
     scores = explainer.concept_scores_from_features(float_tensor_view(train.features)).cpu().numpy()
     from explainers.ice.prototypes import top_prototypes
 
     best = top_prototypes(scores, k=min(N_PROTOTYPES, scores.shape[0]))
     needed = sorted(set(best.ravel().tolist()))
-    maps = explainer.concept_maps_from_features(float_tensor_view(train.features[needed])).cpu().numpy()
+    maps = (
+        explainer.concept_maps_from_features(float_tensor_view(train.features[needed]))
+        .cpu()
+        .numpy()
+    )
     row_of = {image: row for row, image in enumerate(needed)}
     # Each prototype image serves several concepts: read, hash and locate it once.
     geometry = scenario_geometry(scenario=run.scenario)
     pictures = {i: display_image(train.paths[i], geometry) for i in needed}
-    sources = {i: {"image": dataset_relpath(dataset=run.scenario.dataset, path=train.paths[i]),
-                   "sha256": file_sha256(train.paths[i])} for i in needed}
+    sources = {
+        i: {
+            "image": dataset_relpath(dataset=run.scenario.dataset, path=train.paths[i]),
+            "sha256": file_sha256(train.paths[i]),
+        }
+        for i in needed
+    }
     shift = run.reducer == Reducer.PCA
     concepts = []
     for k in range(explainer.components_.shape[0]):
         prototypes = []
         for image in best[k].tolist():
-            name, digest = store_png(highlight_map(pictures[image], maps[row_of[image], :, :, k], shift_negative=shift))
-            prototypes.append({**sources[image], "file": name, "file_sha256": digest, "score": float(scores[image, k])})
+            name, digest = store_png(
+                highlight_map(pictures[image], maps[row_of[image], :, :, k], shift_negative=shift)
+            )
+            prototypes.append(
+                {
+                    **sources[image],
+                    "file": name,
+                    "file_sha256": digest,
+                    "score": float(scores[image, k]),
+                }
+            )
         weights = explainer.concept_weights_[k]
-        concepts.append(Concept(
-            run=run, index=k, vector=[float(v) for v in explainer.components_[k]],
-            class_weights=[float(v) for v in weights], weight=float(weights[class_index]), prototypes=prototypes,
-        ))
+        concepts.append(
+            Concept(
+                run=run,
+                index=k,
+                vector=[float(v) for v in explainer.components_[k]],
+                class_weights=[float(v) for v in weights],
+                weight=float(weights[class_index]),
+                prototypes=prototypes,
+            )
+        )
     return concepts
 
 
-def _fidelity(explainer: Any, test: ClassFeatures | None, class_index: int, train: ClassFeatures) -> dict[str, Any]:
+def _fidelity(
+    explainer: Any, test: ClassFeatures | None, class_index: int, train: ClassFeatures
+) -> dict[str, Any]:
     """Regression fidelity Fid_r of the class's approximate logit on its held-out images (DESIGN.md)."""
     result: dict[str, Any] = {"n_train_images": len(train)}
     error = getattr(explainer.reducer_, "reconstruction_err_", None)
@@ -234,13 +303,17 @@ def _fidelity(explainer: Any, test: ClassFeatures | None, class_index: int, trai
     approximate = explainer.reconstruct_logits(float_tensor_view(test.features))[:, class_index]
     original = np.asarray(test.logits[:, class_index], dtype=np.float64)
     approximate = approximate.detach().cpu().numpy().astype(np.float64)
-    result["fid_r"] = float(np.abs(original - approximate).sum() / (np.abs(original).sum() + _EPSILON))
+    result["fid_r"] = float(
+        np.abs(original - approximate).sum() / (np.abs(original).sum() + _EPSILON)
+    )
     result["n_test_images"] = len(test)
     result["model_accuracy"] = float(np.mean(np.asarray(test.logits).argmax(axis=1) == class_index))
     return result
 
 
-def _align_parts(run: ExplainerRun, explainer: Any, test: ClassFeatures | None, concepts: list[Concept]) -> None:
+def _align_parts(
+    run: ExplainerRun, explainer: Any, test: ClassFeatures | None, concepts: list[Concept]
+) -> None:
     """Best-matching ground-truth part per concept, where the dataset has part masks (synthetic)."""
     if test is None or run.scenario.dataset.kind != "synthetic":
         return
@@ -253,7 +326,11 @@ def _align_parts(run: ExplainerRun, explainer: Any, test: ClassFeatures | None, 
         per_image = [load_part_masks(dataset_dir, path) for path in test.paths[:count]]
         size = next(iter(m.shape for masks in per_image for m in masks.values()))
         masks = stack_part_masks(per_image, size)
-        maps = explainer.concept_maps_from_features(float_tensor_view(test.features[:count])).cpu().numpy()
+        maps = (
+            explainer.concept_maps_from_features(float_tensor_view(test.features[:count]))
+            .cpu()
+            .numpy()
+        )
         table = align_concepts(maps, masks, size, shift_negative=run.reducer == Reducer.PCA)
     except (OSError, ValueError, KeyError, StopIteration) as error:
         # Alignment is extra information; a dataset without usable masks still gets its explainers.

@@ -1,4 +1,5 @@
 """Fidelity sweeps of a scenario: accuracy, Fid_c and Fid_r against c' per reducer (the paper's Figure 3)."""
+
 from __future__ import annotations
 
 import io
@@ -35,7 +36,9 @@ def fidelity_sweep_run(
     reducers = tuple(check_reducer(r) for r in reducers)
     n_components = tuple(sorted({int(k) for k in n_components}))
     if not n_components or n_components[0] < 1:
-        raise ValidationError(f"n_components={n_components!r}; give positive numbers of concepts, e.g. 5, 10, …, 50.")
+        raise ValidationError(
+            f"n_components={n_components!r}; give positive numbers of concepts, e.g. 5, 10, …, 50."
+        )
     classes = check_classes(scenario=scenario, classes=classes)
     started = time.perf_counter()
     bank = scenario_feature_bank(scenario=scenario, device=device)
@@ -43,21 +46,40 @@ def fidelity_sweep_run(
     train, test = {}, {}
     for position, name in enumerate(classes):
         report(progress, 0.3 * position / len(classes), f"activations of {name!r}")
-        train[indices[name]] = _tensor(scenario_class_features(scenario=scenario, bank=bank, split="train", class_name=name))
-        test[indices[name]] = _tensor(scenario_class_features(scenario=scenario, bank=bank, split="test", class_name=name))
+        train[indices[name]] = _tensor(
+            scenario_class_features(scenario=scenario, bank=bank, split="train", class_name=name)
+        )
+        test[indices[name]] = _tensor(
+            scenario_class_features(scenario=scenario, bank=bank, split="test", class_name=name)
+        )
     sweep_progress = scaled(progress, 0.3, 0.95)
     try:
         sweep = fidelity_sweep(
-            bank.extractor.head, train, test, reducers=reducers, n_components=n_components, random_state=seed,
+            bank.extractor.head,
+            train,
+            test,
+            reducers=reducers,
+            n_components=n_components,
+            random_state=seed,
             device=bank.extractor.device,
-            progress=(lambda done, total: report(sweep_progress, done / total, "fitting and scoring approximate models")),
+            progress=(
+                lambda done, total: report(
+                    sweep_progress, done / total, "fitting and scoring approximate models"
+                )
+            ),
         )
     except ValueError as error:
         raise ValidationError(f"fidelity sweep of {scenario}: {error}") from error
     report(progress, 0.95, "drawing the plot")
     record = FidelitySweep.objects.create(
-        scenario=scenario, reducers=list(reducers), n_components=list(n_components), classes=classes, seed=seed,
-        table=_records(sweep.table), figure=_store_figure(sweep.figure()), seconds=time.perf_counter() - started,
+        scenario=scenario,
+        reducers=list(reducers),
+        n_components=list(n_components),
+        classes=classes,
+        seed=seed,
+        table=_records(sweep.table),
+        figure=_store_figure(sweep.figure()),
+        seconds=time.perf_counter() - started,
     )
     report(progress, 1.0, "fidelity sweep done")
     return record
@@ -68,8 +90,10 @@ def _tensor(features) -> torch.Tensor:
 
 
 def _records(table) -> list[dict]:
-    return [{key: (value.item() if hasattr(value, "item") else value) for key, value in row.items()}
-            for row in table.to_dict(orient="records")]
+    return [
+        {key: (value.item() if hasattr(value, "item") else value) for key, value in row.items()}
+        for row in table.to_dict(orient="records")
+    ]
 
 
 def _store_figure(figure) -> str:

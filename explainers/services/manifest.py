@@ -12,6 +12,7 @@
 with every path relative to the manifest file. The output has no timestamps besides
 the sets' own (freezing time), so exporting the same sets twice gives the same bytes.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,14 @@ _PACKAGES = ("torch", "torchvision", "numpy", "scikit-learn", "scipy", "pillow",
 def manifest_export(*, out: str | Path, stimulus_sets: Iterable[StimulusSet] | None = None) -> Path:
     """Write the manifest of ``stimulus_sets`` (default: every ready or frozen set) to ``out``; return its path."""
     out = Path(out).expanduser().resolve()
-    sets = list(stimulus_sets) if stimulus_sets is not None else list(
-        StimulusSet.objects.filter(status=StimulusSet.Status.READY).select_related("scenario__classifier")
+    sets = (
+        list(stimulus_sets)
+        if stimulus_sets is not None
+        else list(
+            StimulusSet.objects.filter(status=StimulusSet.Status.READY).select_related(
+                "scenario__classifier"
+            )
+        )
     )
     payload = manifest_payload(stimulus_sets=sets, base_dir=out.parent)
     _write_atomically(out, json.dumps(payload, indent=1, sort_keys=True) + "\n")
@@ -45,7 +52,9 @@ def manifest_payload(*, stimulus_sets: list[StimulusSet], base_dir: Path | None)
     classifiers = {s.scenario.classifier_id: s.scenario.classifier for s in stimulus_sets}
     described = [_classifier(c) for c in classifiers.values()]
     return {
-        "stimulus_sets": [stimulus_set_manifest(stimulus_set=s, base_dir=base_dir) for s in stimulus_sets],
+        "stimulus_sets": [
+            stimulus_set_manifest(stimulus_set=s, base_dir=base_dir) for s in stimulus_sets
+        ],
         # One classifier is the usual case; "classifiers" lists them all when sets differ.
         "classifier": described[0] if len(described) == 1 else None,
         "classifiers": described,
@@ -53,7 +62,9 @@ def manifest_payload(*, stimulus_sets: list[StimulusSet], base_dir: Path | None)
     }
 
 
-def stimulus_set_manifest(*, stimulus_set: StimulusSet, base_dir: Path | None = None) -> dict[str, Any]:
+def stimulus_set_manifest(
+    *, stimulus_set: StimulusSet, base_dir: Path | None = None
+) -> dict[str, Any]:
     """One set's manifest entry; paths relative to ``base_dir`` (storage names when None)."""
     scenario = stimulus_set.scenario
     dataset_root = Path(scenario.dataset.path)
@@ -61,8 +72,12 @@ def stimulus_set_manifest(*, stimulus_set: StimulusSet, base_dir: Path | None = 
         "id": stimulus_set.pk,
         "scenario": scenario.name,
         "scenario_detail": {
-            "id": scenario.pk, "dataset": scenario.dataset.name, "dataset_kind": scenario.dataset.kind,
-            "dataset_seed": scenario.dataset.seed, "layer": scenario.layer, "input_size": scenario.input_size,
+            "id": scenario.pk,
+            "dataset": scenario.dataset.name,
+            "dataset_kind": scenario.dataset.kind,
+            "dataset_seed": scenario.dataset.seed,
+            "layer": scenario.layer,
+            "input_size": scenario.input_size,
         },
         "classifier": _classifier(scenario.classifier),
         "reducer": stimulus_set.reducer,
@@ -73,7 +88,10 @@ def stimulus_set_manifest(*, stimulus_set: StimulusSet, base_dir: Path | None = 
         "n_training": stimulus_set.n_training,
         "frozen_at": stimulus_set.frozen_at.isoformat() if stimulus_set.frozen_at else None,
         "classes": list(stimulus_set.classes),
-        "trials": [_trial(t, base_dir, dataset_root) for t in stimulus_set.trials.order_by("position").select_related("run")],
+        "trials": [
+            _trial(t, base_dir, dataset_root)
+            for t in stimulus_set.trials.order_by("position").select_related("run")
+        ],
     }
 
 
@@ -88,8 +106,13 @@ def library_versions() -> dict[str, str]:
 
 
 def _classifier(classifier: Classifier) -> dict[str, Any]:
-    return {"name": classifier.name, "arch": classifier.arch, "sha256": classifier.sha256,
-            "weights": classifier.weights or None, "checkpoint": classifier.checkpoint or None}
+    return {
+        "name": classifier.name,
+        "arch": classifier.arch,
+        "sha256": classifier.sha256,
+        "weights": classifier.weights or None,
+        "checkpoint": classifier.checkpoint or None,
+    }
 
 
 def _trial(trial, base_dir: Path | None, dataset_root: Path) -> dict[str, Any]:
@@ -98,21 +121,35 @@ def _trial(trial, base_dir: Path | None, dataset_root: Path) -> dict[str, Any]:
         "phase": trial.phase,
         "class": trial.class_name,
         "image": {
-            "path": _stored_path(trial.target_file, base_dir), "sha256": trial.target_file_sha256,
-            "source": _source(trial.target_image, trial.target_image_sha256, base_dir, dataset_root),
+            "path": _stored_path(trial.target_file, base_dir),
+            "sha256": trial.target_file_sha256,
+            "source": _source(
+                trial.target_image, trial.target_image_sha256, base_dir, dataset_root
+            ),
         },
         "target": trial.target_concept,
         "target_percentile": trial.target_percentile,
         "concept_weights": list(trial.concept_weights),
         "candidates": [
-            {"concept": c["concept"], "weight": c["weight"], "prototypes": [
-                {"path": _stored_path(p["file"], base_dir), "sha256": p["file_sha256"],
-                 "source": _source(p["image"], p["sha256"], base_dir, dataset_root)}
-                for p in c["prototypes"]
-            ]}
+            {
+                "concept": c["concept"],
+                "weight": c["weight"],
+                "prototypes": [
+                    {
+                        "path": _stored_path(p["file"], base_dir),
+                        "sha256": p["file_sha256"],
+                        "source": _source(p["image"], p["sha256"], base_dir, dataset_root),
+                    }
+                    for p in c["prototypes"]
+                ],
+            }
             for c in trial.candidates
         ],
-        "explainer": {"run": trial.run_id, "reducer_file": trial.run.reducer_file, "reducer_sha256": trial.run.reducer_sha256},
+        "explainer": {
+            "run": trial.run_id,
+            "reducer_file": trial.run.reducer_file,
+            "reducer_sha256": trial.run.reducer_sha256,
+        },
     }
 
 
@@ -126,7 +163,11 @@ def _stored_path(name: str, base_dir: Path | None) -> str:
 
 
 def _source(relpath: str, sha256: str, base_dir: Path | None, dataset_root: Path) -> dict[str, str]:
-    path = relpath if base_dir is None else Path(os.path.relpath(dataset_root / relpath, base_dir)).as_posix()
+    path = (
+        relpath
+        if base_dir is None
+        else Path(os.path.relpath(dataset_root / relpath, base_dir)).as_posix()
+    )
     return {"path": path, "sha256": sha256}
 
 

@@ -4,6 +4,7 @@
 into a percentage on the job, a command into a progress bar. Nested work reports
 through :func:`scaled`, so an inner service need not know where it sits in the whole.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

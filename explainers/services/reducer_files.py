@@ -5,6 +5,7 @@ learned attributes (names ending in ``_``) are its whole state. They are written
 ``.npz`` (no pickle, so loading a file never runs code) and restored onto a fresh
 reducer from :func:`explainers.ice.make_reducer`.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,8 @@ def reducer_save(reducer: Any, name: str, path: str | Path) -> str:
     path = Path(path)
     params = {key: _jsonable(value) for key, value in reducer.get_params().items()}
     arrays: dict[str, np.ndarray] = {
-        _NAME_KEY: np.array(name), _PARAMS_KEY: np.array(json.dumps(params, sort_keys=True)),
+        _NAME_KEY: np.array(name),
+        _PARAMS_KEY: np.array(json.dumps(params, sort_keys=True)),
     }
     for key, value in vars(reducer).items():
         if not key.endswith("_") or key.startswith("_") or key == "device_":
@@ -63,7 +65,9 @@ def reducer_load(path: str | Path, *, device: str | torch.device = "auto") -> An
         params.pop("device", None)
         n_components = params.pop("n_components")
         random_state = params.pop("random_state", None)
-        reducer = make_reducer(name, n_components, random_state=random_state, device=device, **params)
+        reducer = make_reducer(
+            name, n_components, random_state=random_state, device=device, **params
+        )
         for key in stored.files:
             if key in (_NAME_KEY, _PARAMS_KEY):
                 continue

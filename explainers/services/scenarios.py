@@ -1,4 +1,5 @@
 """Scenarios (dataset + classifier + layer + input size) and their cached activations."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,7 +49,9 @@ def scenario_create(
     the valid ones) or the dataset's classes cannot be matched to the classifier's outputs.
     """
     scenario = Scenario(
-        dataset=dataset, classifier=classifier, layer=layer,
+        dataset=dataset,
+        classifier=classifier,
+        layer=layer,
         input_size=input_size or classifier.input_size,
         name=name or f"{dataset.name} · {classifier.name} · {layer}",
     )
@@ -71,9 +74,13 @@ def scenario_validate(*, scenario: Scenario) -> None:
             shown = f"valid layers: {', '.join(layers)}"
         else:
             top_level = [name for name in layers if "." not in name]
-            shown = (f"top-level layers: {', '.join(top_level)}; nested modules (e.g. {layers[-3]}) "
-                     f"also work, {len(layers)} in all")
-        raise ValidationError({"layer": f"{scenario.layer!r} is not a layer of {scenario.classifier.arch}; {shown}."})
+            shown = (
+                f"top-level layers: {', '.join(top_level)}; nested modules (e.g. {layers[-3]}) "
+                f"also work, {len(layers)} in all"
+            )
+        raise ValidationError(
+            {"layer": f"{scenario.layer!r} is not a layer of {scenario.classifier.arch}; {shown}."}
+        )
     scenario_class_indices(scenario=scenario)
 
 
@@ -107,7 +114,9 @@ def scenario_geometry(*, scenario: Scenario) -> Geometry:
     return Geometry(resize=round(scenario.input_size * ratio), crop=scenario.input_size)
 
 
-def scenario_feature_bank(*, scenario: Scenario, device: str | torch.device = "auto") -> FeatureBank:
+def scenario_feature_bank(
+    *, scenario: Scenario, device: str | torch.device = "auto"
+) -> FeatureBank:
     """The feature bank of the scenario's classifier, layer and preprocessing.
 
     The bank's entries are keyed by classifier, layer, split and images, not by the
@@ -123,12 +132,22 @@ def scenario_feature_bank(*, scenario: Scenario, device: str | torch.device = "a
     classifier = scenario.classifier
     geometry = scenario_geometry(scenario=scenario)
     model = classifier_load(classifier=classifier, device=resolved)
-    extractor = FeatureExtractor(model, scenario.layer, device=resolved, input_size=(geometry.crop, geometry.crop))
-    transform = eval_transform({"resize_size": geometry.resize, "input_size": geometry.crop,
-                                "mean": classifier.mean, "std": classifier.std})
+    extractor = FeatureExtractor(
+        model, scenario.layer, device=resolved, input_size=(geometry.crop, geometry.crop)
+    )
+    transform = eval_transform(
+        {
+            "resize_size": geometry.resize,
+            "input_size": geometry.crop,
+            "mean": classifier.mean,
+            "std": classifier.std,
+        }
+    )
     return FeatureBank(
-        Path(settings.ICELAB_HOME) / "features" / f"resize{geometry.resize}-crop{geometry.crop}", extractor,
-        classifier_hash=classifier.sha256 or None, transform=transform,
+        Path(settings.ICELAB_HOME) / "features" / f"resize{geometry.resize}-crop{geometry.crop}",
+        extractor,
+        classifier_hash=classifier.sha256 or None,
+        transform=transform,
         workers=settings.ICELAB_LOADER_WORKERS,
     )
 

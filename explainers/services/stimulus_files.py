@@ -4,6 +4,7 @@ A name is ``stimuli/<sha256 of the PNG bytes>.png``: it says nothing about the r
 the class or whether the image shows the target, and identical images are stored once.
 PNGs are written without any text chunks, so the file carries no metadata either.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,14 +31,20 @@ def display_image(path: str | Path, geometry: Geometry) -> Image.Image:
     return transforms.CenterCrop(geometry.crop)(transforms.Resize(geometry.resize)(image))
 
 
-def render_highlight(path: str | Path, concept_map: np.ndarray, *, geometry: Geometry, shift_negative: bool) -> Image.Image:
+def render_highlight(
+    path: str | Path, concept_map: np.ndarray, *, geometry: Geometry, shift_negative: bool
+) -> Image.Image:
     """The image at ``path`` with the concept (its map (h, w)) highlighted and the rest dimmed."""
     return highlight_map(display_image(path, geometry), concept_map, shift_negative=shift_negative)
 
 
-def highlight_map(image: Image.Image, concept_map: np.ndarray, *, shift_negative: bool) -> Image.Image:
+def highlight_map(
+    image: Image.Image, concept_map: np.ndarray, *, shift_negative: bool
+) -> Image.Image:
     """``image`` (as shown) with the concept whose score map (h, w) is given highlighted."""
-    heatmap = concept_heatmap(concept_map, shift_negative=shift_negative, size=(image.height, image.width))
+    heatmap = concept_heatmap(
+        concept_map, shift_negative=shift_negative, size=(image.height, image.width)
+    )
     return highlight_concept(image, heatmap)
 
 

@@ -5,6 +5,7 @@ explainers those draws need, renders the target images, and stores the trials.
 Building is idempotent: a set that is ready (or frozen) is returned as it is; a set
 whose build failed is built again from the same seed, giving the same trials.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,17 +44,32 @@ def stimulus_set_build(
     drawn class has too few test images for the top-10% rule (messages give the counts).
     """
     reducer = check_reducer(reducer)
-    key = {"scenario": scenario, "reducer": reducer, "seed": seed, "n_classes": n_classes,
-           "n_training": n_training, "n_components": n_components, "explainer_seed": explainer_seed}
+    key = {
+        "scenario": scenario,
+        "reducer": reducer,
+        "seed": seed,
+        "n_classes": n_classes,
+        "n_training": n_training,
+        "n_components": n_components,
+        "explainer_seed": explainer_seed,
+    }
     stimulus_set = _set_get_or_create(key)
     if stimulus_set.is_frozen or stimulus_set.status == StimulusSet.Status.READY:
         return stimulus_set
-    StimulusSet.objects.filter(pk=stimulus_set.pk).update(status=StimulusSet.Status.BUILDING, error="")
+    StimulusSet.objects.filter(pk=stimulus_set.pk).update(
+        status=StimulusSet.Status.BUILDING, error=""
+    )
     try:
         _build(stimulus_set, device, progress)
     except Exception as error:
-        message = "; ".join(error.messages) if isinstance(error, ValidationError) else f"{type(error).__name__}: {error}"
-        StimulusSet.objects.filter(pk=stimulus_set.pk).update(status=StimulusSet.Status.FAILED, error=message)
+        message = (
+            "; ".join(error.messages)
+            if isinstance(error, ValidationError)
+            else f"{type(error).__name__}: {error}"
+        )
+        StimulusSet.objects.filter(pk=stimulus_set.pk).update(
+            status=StimulusSet.Status.FAILED, error=message
+        )
         if isinstance(error, ValueError):
             raise ValidationError(str(error)) from error
         raise
@@ -70,14 +86,18 @@ def stimulus_set_freeze(*, stimulus_set: StimulusSet) -> StimulusSet:
         if locked.is_frozen:
             return locked
         if locked.status != StimulusSet.Status.READY:
-            raise ValidationError(f"stimulus set {locked.pk} is {locked.status}; build it before freezing it.")
+            raise ValidationError(
+                f"stimulus set {locked.pk} is {locked.status}; build it before freezing it."
+            )
         locked.manifest = stimulus_set_manifest(stimulus_set=locked)
         locked.frozen_at = timezone.now()
         locked.save(update_fields=["manifest", "frozen_at"])
     return locked
 
 
-def check_stimulus_classes(*, scenario: Scenario, classes: list[str], top_fraction: float = stimuli.TOP_FRACTION) -> None:
+def check_stimulus_classes(
+    *, scenario: Scenario, classes: list[str], top_fraction: float = stimuli.TOP_FRACTION
+) -> None:
     """Every drawn class has enough test images for the top-10% rule; one message lists all that do not."""
     needed = int(np.ceil(1.0 / top_fraction - 1e-9))
     short = {}
@@ -112,21 +132,34 @@ class _ClassData:
 
 def _build(stimulus_set: StimulusSet, device: str, progress: Progress | None) -> None:
     scenario = stimulus_set.scenario
-    classes = stimuli.draw_classes(scenario.dataset.class_names, stimulus_set.n_classes, seed=stimulus_set.seed)
+    classes = stimuli.draw_classes(
+        scenario.dataset.class_names, stimulus_set.n_classes, seed=stimulus_set.seed
+    )
     stimuli.trial_phases(len(classes), stimulus_set.n_training)  # validates before any fitting
     check_stimulus_classes(scenario=scenario, classes=classes)
     runs = explainer_runs_fit(
-        scenario=scenario, reducer=stimulus_set.reducer, n_components=stimulus_set.n_components,
-        classes=classes, seed=stimulus_set.explainer_seed, device=device, progress=scaled(progress, 0.0, 0.7),
+        scenario=scenario,
+        reducer=stimulus_set.reducer,
+        n_components=stimulus_set.n_components,
+        classes=classes,
+        seed=stimulus_set.explainer_seed,
+        device=device,
+        progress=scaled(progress, 0.0, 0.7),
     )
     bank = scenario_feature_bank(scenario=scenario, device=device)
     data, evidence = {}, {}
     for index, run in enumerate(runs):
         report(progress, 0.7 + 0.2 * index / len(runs), f"concept scores of {run.class_name!r}")
-        train = scenario_class_features(scenario=scenario, bank=bank, split="train", class_name=run.class_name)
-        test = scenario_class_features(scenario=scenario, bank=bank, split="test", class_name=run.class_name)
+        train = scenario_class_features(
+            scenario=scenario, bank=bank, split="train", class_name=run.class_name
+        )
+        test = scenario_class_features(
+            scenario=scenario, bank=bank, split="test", class_name=run.class_name
+        )
         data[run.class_name] = _ClassData(
-            run=run, test_paths=test.paths, train_paths=train.paths,
+            run=run,
+            test_paths=test.paths,
+            train_paths=train.paths,
             test_maps=run_concept_maps(run, np.asarray(test.features), device=device),
             train_maps=run_concept_maps(run, np.asarray(train.features), device=device),
         )
@@ -135,14 +168,19 @@ def _build(stimulus_set: StimulusSet, device: str, progress: Progress | None) ->
             test_scores=data[run.class_name].test_maps.mean(axis=(1, 2)),
             train_scores=data[run.class_name].train_maps.mean(axis=(1, 2)),
         )
-    plans = stimuli.plan_trials(classes, evidence, seed=stimulus_set.seed, n_training=stimulus_set.n_training)
+    plans = stimuli.plan_trials(
+        classes, evidence, seed=stimulus_set.seed, n_training=stimulus_set.n_training
+    )
     report(progress, 0.9, "rendering the target images")
     trials = [_trial(stimulus_set, plan, data[plan.class_name]) for plan in plans]
     with transaction.atomic():
         stimulus_set.trials.all().delete()
         Trial.objects.bulk_create(trials)
         StimulusSet.objects.filter(pk=stimulus_set.pk).update(
-            classes=classes, status=StimulusSet.Status.READY, error="", built_at=timezone.now(),
+            classes=classes,
+            status=StimulusSet.Status.READY,
+            error="",
+            built_at=timezone.now(),
         )
     report(progress, 1.0, f"stimulus set {stimulus_set.pk} ready: {len(trials)} trials")
 
@@ -153,27 +191,53 @@ def _trial(stimulus_set: StimulusSet, plan: stimuli.TrialPlan, data: _ClassData)
     source = data.test_paths[plan.target_image]
     target_map = data.test_maps[plan.target_image, :, :, plan.target_concept]
     geometry = scenario_geometry(scenario=stimulus_set.scenario)
-    target_file, target_sha = store_png(render_highlight(source, target_map, geometry=geometry, shift_negative=shift))
+    target_file, target_sha = store_png(
+        render_highlight(source, target_map, geometry=geometry, shift_negative=shift)
+    )
     stored = {c.index: {p["image"]: p for p in c.prototypes} for c in data.run.concepts.all()}
     candidates = []
     for candidate in plan.candidates:
         prototypes = []
         for image in candidate.prototypes:
             path = data.train_paths[image]
-            entry = stored.get(candidate.concept, {}).get(dataset_relpath(dataset=dataset, path=path))
-            if entry is None:  # recomputed scores ordered a near-tie differently from the fit: render it now
+            entry = stored.get(candidate.concept, {}).get(
+                dataset_relpath(dataset=dataset, path=path)
+            )
+            if (
+                entry is None
+            ):  # recomputed scores ordered a near-tie differently from the fit: render it now
                 name, digest = store_png(
-                    render_highlight(path, data.train_maps[image, :, :, candidate.concept], geometry=geometry,
-                                     shift_negative=shift)
+                    render_highlight(
+                        path,
+                        data.train_maps[image, :, :, candidate.concept],
+                        geometry=geometry,
+                        shift_negative=shift,
+                    )
                 )
-                entry = {"image": dataset_relpath(dataset=dataset, path=path), "sha256": file_sha256(path),
-                         "file": name, "file_sha256": digest}
-            prototypes.append({key: entry[key] for key in ("image", "sha256", "file", "file_sha256")})
-        candidates.append({"concept": candidate.concept, "weight": candidate.weight, "prototypes": prototypes})
+                entry = {
+                    "image": dataset_relpath(dataset=dataset, path=path),
+                    "sha256": file_sha256(path),
+                    "file": name,
+                    "file_sha256": digest,
+                }
+            prototypes.append(
+                {key: entry[key] for key in ("image", "sha256", "file", "file_sha256")}
+            )
+        candidates.append(
+            {"concept": candidate.concept, "weight": candidate.weight, "prototypes": prototypes}
+        )
     return Trial(
-        stimulus_set=stimulus_set, position=plan.position, phase=plan.phase, class_name=plan.class_name,
-        run=data.run, target_concept=plan.target_concept, target_percentile=plan.target_percentile,
-        target_image=dataset_relpath(dataset=dataset, path=source), target_image_sha256=file_sha256(source),
-        target_file=target_file, target_file_sha256=target_sha,
-        concept_weights=list(plan.concept_weights), candidates=candidates,
+        stimulus_set=stimulus_set,
+        position=plan.position,
+        phase=plan.phase,
+        class_name=plan.class_name,
+        run=data.run,
+        target_concept=plan.target_concept,
+        target_percentile=plan.target_percentile,
+        target_image=dataset_relpath(dataset=dataset, path=source),
+        target_image_sha256=file_sha256(source),
+        target_file=target_file,
+        target_file_sha256=target_sha,
+        concept_weights=list(plan.concept_weights),
+        candidates=candidates,
     )

@@ -4,6 +4,7 @@ Both are made once per session in a temporary folder. Each test gets its own
 ICELAB_HOME and MEDIA_ROOT; the feature bank is shared through a symlink so the
 CNN runs once per class for the whole session.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,7 +32,9 @@ def _draw(rng: np.random.Generator, colour: tuple[int, int, int]) -> Image.Image
     return image
 
 
-def write_imagefolder(root: Path, n_classes: int = N_CLASSES, n_train: int = N_TRAIN, n_test: int = N_TEST) -> Path:
+def write_imagefolder(
+    root: Path, n_classes: int = N_CLASSES, n_train: int = N_TRAIN, n_test: int = N_TEST
+) -> Path:
     rng = np.random.default_rng(0)
     for index in range(n_classes):
         colour = tuple(int(v) for v in rng.integers(80, 256, 3))
@@ -63,8 +66,14 @@ def checkpoint(session_dir, imagefolder) -> Path:
     names = sorted(p.name for p in (imagefolder / "train").iterdir())
     arch_kwargs = {"widths": SMALL_WIDTHS}
     model = build_model("icelab_resnet", num_classes=len(names), arch_kwargs=arch_kwargs)
-    meta = {"arch": "icelab_resnet", "arch_kwargs": arch_kwargs, "class_names": names,
-            "input_size": IMAGE_SIZE, "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)}
+    meta = {
+        "arch": "icelab_resnet",
+        "arch_kwargs": arch_kwargs,
+        "class_names": names,
+        "input_size": IMAGE_SIZE,
+        "mean": (0.5, 0.5, 0.5),
+        "std": (0.25, 0.25, 0.25),
+    }
     return save_checkpoint(session_dir / "classifier.pt", model.eval(), meta=meta)
 
 
@@ -99,4 +108,6 @@ def classifier(db, icelab_home, checkpoint):
 def scenario(dataset, classifier):
     from explainers.services import scenario_create
 
-    return scenario_create(dataset=dataset, classifier=classifier, layer="layer4", input_size=IMAGE_SIZE)
+    return scenario_create(
+        dataset=dataset, classifier=classifier, layer="layer4", input_size=IMAGE_SIZE
+    )

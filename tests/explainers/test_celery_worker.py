@@ -6,6 +6,7 @@ and a submitting process their own database — a SQLite file, or a fresh Postgr
 database when the suite runs on PostgreSQL — migrates it, submits through
 ``job_submit`` with ``CELERY_BROKER_URL`` set, and waits for the jobs to succeed.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,7 +53,9 @@ def _redis_is_up() -> bool:
         return False
 
 
-pytestmark = pytest.mark.skipif(not _redis_is_up(), reason="Redis is not running on 127.0.0.1:6379 (CI starts it)")
+pytestmark = pytest.mark.skipif(
+    not _redis_is_up(), reason="Redis is not running on 127.0.0.1:6379 (CI starts it)"
+)
 
 
 def _worker_database(folder: Path):
@@ -63,8 +66,12 @@ def _worker_database(folder: Path):
     import psycopg
 
     name = f"icelab_worker_{uuid.uuid4().hex[:8]}"
-    server = {"host": default["HOST"] or "127.0.0.1", "port": default["PORT"] or 5432,
-              "user": default["USER"], "password": default["PASSWORD"] or None}
+    server = {
+        "host": default["HOST"] or "127.0.0.1",
+        "port": default["PORT"] or 5432,
+        "user": default["USER"],
+        "password": default["PASSWORD"] or None,
+    }
     with psycopg.connect(dbname="postgres", autocommit=True, **server) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
 
@@ -82,23 +89,55 @@ def worker(tmp_path_factory):
     folder = tmp_path_factory.mktemp("celery-worker")
     database_url, cleanup = _worker_database(folder)
     env = {
-        **os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "icelab-tests-not-secret", "ICELAB_HOME": str(folder / "home"),
-        "DATABASE_URL": database_url, "CELERY_BROKER_URL": BROKER, "CELERY_RESULT_BACKEND": "",
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "icelab-tests-not-secret",
+        "ICELAB_HOME": str(folder / "home"),
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": BROKER,
+        "CELERY_RESULT_BACKEND": "",
     }
     log_path = folder / "worker.log"
     log = open(log_path, "w")  # noqa: SIM115  (closed at teardown)
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu,celery", "-P", "solo",
-         "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "info",
-         "-n", f"icelab-test-{uuid.uuid4().hex[:6]}@%h"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            "gpu,celery",
+            "-P",
+            "solo",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+            "-l",
+            "info",
+            "-n",
+            f"icelab-test-{uuid.uuid4().hex[:6]}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env,
-                       check=True, timeout=120)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            timeout=120,
+        )
         script = folder / "submit_and_wait.py"
-        script.write_text(f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nimport django\ndjango.setup()\n" + SUBMIT_AND_WAIT)
+        script.write_text(
+            f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nimport django\ndjango.setup()\n"
+            + SUBMIT_AND_WAIT
+        )
         yield {"env": env, "process": process, "script": script, "log": log_path}
     finally:
         process.terminate()
@@ -112,8 +151,12 @@ def worker(tmp_path_factory):
 
 def _submit_and_wait(worker, *args: str) -> dict:
     done = subprocess.run(
-        [sys.executable, str(worker["script"]), *args], cwd=ROOT, env=worker["env"],
-        capture_output=True, text=True, timeout=150,
+        [sys.executable, str(worker["script"]), *args],
+        cwd=ROOT,
+        env=worker["env"],
+        capture_output=True,
+        text=True,
+        timeout=150,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -122,7 +165,9 @@ def _submit_and_wait(worker, *args: str) -> dict:
 def test_a_worker_on_redis_runs_a_job_submitted_elsewhere(worker):
     job = _submit_and_wait(worker, "ping", uuid.uuid4().hex)
     assert job["status"] == "succeeded", (job, worker["log"].read_text()[-3000:])
-    assert job["result"]["pid"] == worker["process"].pid  # run by the worker process, not the submitter
+    assert (
+        job["result"]["pid"] == worker["process"].pid
+    )  # run by the worker process, not the submitter
 
 
 @pytest.mark.slow  # ~10-20 s: the worker and the submitter each import torch and load the classifier

@@ -7,6 +7,7 @@ the command's fixed c' = 10 stability fits, and the fits' 80 % subsamples (2 of 
 images) differ between the two seeds; with 2 train images both fits would see the
 same images and the deterministic NMF (NNDSVDa) and PCA would score exactly 1.
 """
+
 from __future__ import annotations
 
 import csv
@@ -30,7 +31,9 @@ def synthetic_dir(tmp_path_factory) -> Path:
     from explainers.ice.synthetic import make_synthetic_dataset
 
     out = tmp_path_factory.mktemp("concept-alignment") / "synthetic"
-    return make_synthetic_dataset(out, seed=0, per_class=PER_CLASS, size=SIZE, n_classes=N_CLASSES, workers=1).path
+    return make_synthetic_dataset(
+        out, seed=0, per_class=PER_CLASS, size=SIZE, n_classes=N_CLASSES, workers=1
+    ).path
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +46,9 @@ def synthetic_checkpoint(synthetic_dir) -> Path:
     torch.manual_seed(0)
     names = SyntheticDataset(synthetic_dir).classes
     model = build_model("icelab_resnet", num_classes=len(names))
-    return save_checkpoint(synthetic_dir.parent / "default.pt", model.eval(), meta={"class_names": names})
+    return save_checkpoint(
+        synthetic_dir.parent / "default.pt", model.eval(), meta={"class_names": names}
+    )
 
 
 @pytest.fixture
@@ -56,7 +61,10 @@ def synthetic_scenario(db, icelab_home, synthetic_dir, synthetic_checkpoint):
     from explainers.services import classifier_create, scenario_create
 
     dataset = Dataset(
-        name="tiny synthetic", kind=Dataset.Kind.SYNTHETIC, path=str(synthetic_dir), seed=0,
+        name="tiny synthetic",
+        kind=Dataset.Kind.SYNTHETIC,
+        path=str(synthetic_dir),
+        seed=0,
         generator_params={"n_classes": N_CLASSES, "size": SIZE, "per_class": list(PER_CLASS)},
     )
     dataset.full_clean(exclude=["class_names"])
@@ -86,7 +94,9 @@ def test_it_aligns_every_reducer_and_c_on_the_synthetic_scenario(synthetic_scena
 
     data = SyntheticDataset(synthetic_scenario.dataset.path)
     out = tmp_path / "alignment"
-    summary = _run("--scenario", str(synthetic_scenario.pk), "--components", "2,3", "--out", str(out))
+    summary = _run(
+        "--scenario", str(synthetic_scenario.pk), "--components", "2,3", "--out", str(out)
+    )
 
     assert summary["out"] == str(out)
     assert summary["classes"] == N_CLASSES
@@ -107,7 +117,12 @@ def test_it_aligns_every_reducer_and_c_on_the_synthetic_scenario(synthetic_scena
     # The two fits see different images, so even the deterministic reducers move.
     assert all(r["mean"] < 0.99 for r in stability if r["reducer"] in {"nmf", "pca"}), stability
 
-    assert {p.name for p in out.iterdir()} == {"alignment.csv", "alignment_concepts.csv", "stability.csv", "alignment.png"}
+    assert {p.name for p in out.iterdir()} == {
+        "alignment.csv",
+        "alignment_concepts.csv",
+        "stability.csv",
+        "alignment.png",
+    }
     assert (out / "alignment.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(_rows(out / "alignment.csv")) == len(records)
     assert {r["reducer"] for r in _rows(out / "stability.csv")} == REDUCERS
@@ -125,7 +140,16 @@ def test_classes_limits_the_report_to_the_first_classes(synthetic_scenario, tmp_
 
     first = SyntheticDataset(synthetic_scenario.dataset.path).classes[0]
     out = tmp_path / "one-class"
-    summary = _run("--scenario", str(synthetic_scenario.pk), "--components", "2", "--classes", "1", "--out", str(out))
+    summary = _run(
+        "--scenario",
+        str(synthetic_scenario.pk),
+        "--components",
+        "2",
+        "--classes",
+        "1",
+        "--out",
+        str(out),
+    )
 
     assert summary["classes"] == 1
     assert len(summary["alignment"]) == len(REDUCERS)
@@ -141,23 +165,53 @@ def test_it_writes_under_icelab_home_by_default(synthetic_scenario, icelab_home)
 @pytest.mark.parametrize("components", ["5,x", "", " , "])
 def test_components_must_be_integers(db, tmp_path, components):
     with pytest.raises(CommandError, match=r"--components=.* must be comma-separated integers"):
-        call_command("concept_alignment", "--scenario", "1", "--components", components, "--out", str(tmp_path / "out"))
+        call_command(
+            "concept_alignment",
+            "--scenario",
+            "1",
+            "--components",
+            components,
+            "--out",
+            str(tmp_path / "out"),
+        )
     assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("classes", ["0", "-1"])
 def test_classes_must_be_at_least_one(db, tmp_path, classes):
     with pytest.raises(CommandError, match=rf"--classes={classes} must be at least 1"):
-        call_command("concept_alignment", "--scenario", "1", "--classes", classes, "--out", str(tmp_path / "out"))
+        call_command(
+            "concept_alignment",
+            "--scenario",
+            "1",
+            "--classes",
+            classes,
+            "--out",
+            str(tmp_path / "out"),
+        )
     assert not (tmp_path / "out").exists()
 
 
 def test_the_json_is_strict_even_when_a_deviation_is_undefined(synthetic_scenario, tmp_path):
     # One class: the stability's standard deviation over classes is undefined.
     out = io.StringIO()
-    call_command("concept_alignment", "--scenario", str(synthetic_scenario.pk), "--components", "2",
-                 "--classes", "1", "--out", str(tmp_path / "out"), "--json", stdout=out, stderr=io.StringIO())
-    summary = json.loads(out.getvalue(), parse_constant=lambda name: pytest.fail(f"{name} in the JSON"))
+    call_command(
+        "concept_alignment",
+        "--scenario",
+        str(synthetic_scenario.pk),
+        "--components",
+        "2",
+        "--classes",
+        "1",
+        "--out",
+        str(tmp_path / "out"),
+        "--json",
+        stdout=out,
+        stderr=io.StringIO(),
+    )
+    summary = json.loads(
+        out.getvalue(), parse_constant=lambda name: pytest.fail(f"{name} in the JSON")
+    )
     assert all(row["std"] is None for row in summary["stability_c10"])
 
 
@@ -169,8 +223,18 @@ def test_an_unknown_scenario_is_named(db, tmp_path):
 
 def test_only_synthetic_datasets_have_part_masks(scenario, tmp_path):
     # The conftest scenario is on a plain ImageFolder dataset.
-    with pytest.raises(CommandError, match=r"not on a synthetic dataset; only those have part masks") as caught:
-        call_command("concept_alignment", "--scenario", str(scenario.pk), "--components", "2",
-                     "--out", str(tmp_path / "out"), stderr=io.StringIO())
+    with pytest.raises(
+        CommandError, match=r"not on a synthetic dataset; only those have part masks"
+    ) as caught:
+        call_command(
+            "concept_alignment",
+            "--scenario",
+            str(scenario.pk),
+            "--components",
+            "2",
+            "--out",
+            str(tmp_path / "out"),
+            stderr=io.StringIO(),
+        )
     assert isinstance(caught.value.__cause__, ValueError)
     assert not (tmp_path / "out").exists()

@@ -1,4 +1,5 @@
 """Jobs: idempotent submission, progress, failures recorded and retryable, the local worker, Celery dispatch."""
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -21,7 +22,9 @@ def flaky_kind(monkeypatch):
     return state
 
 
-def test_submitting_the_same_work_twice_returns_the_active_job(db, django_capture_on_commit_callbacks, monkeypatch):
+def test_submitting_the_same_work_twice_returns_the_active_job(
+    db, django_capture_on_commit_callbacks, monkeypatch
+):
     dispatched = []
     monkeypatch.setattr(jobs, "job_dispatch", lambda *, job: dispatched.append(job.pk))
     with django_capture_on_commit_callbacks(execute=True):
@@ -37,7 +40,9 @@ def test_an_unknown_kind_is_refused(db):
         jobs.job_submit(kind="make_coffee", params={})
 
 
-def test_a_failure_is_recorded_and_the_job_can_be_retried(db, flaky_kind, django_capture_on_commit_callbacks, monkeypatch):
+def test_a_failure_is_recorded_and_the_job_can_be_retried(
+    db, flaky_kind, django_capture_on_commit_callbacks, monkeypatch
+):
     monkeypatch.setattr(jobs, "job_dispatch", lambda *, job: None)
     job = jobs.job_submit(kind="flaky", params={"n": 7})
     job = jobs.job_run(job.pk)
@@ -61,7 +66,9 @@ def test_a_finished_job_is_not_retried(db, monkeypatch):
         jobs.job_retry(job=job)
 
 
-def test_a_queued_job_left_behind_is_dispatched_again(db, monkeypatch, django_capture_on_commit_callbacks):
+def test_a_queued_job_left_behind_is_dispatched_again(
+    db, monkeypatch, django_capture_on_commit_callbacks
+):
     dispatched = []
     monkeypatch.setattr(jobs, "job_dispatch", lambda *, job: dispatched.append(job.pk))
     with django_capture_on_commit_callbacks(execute=True):
@@ -75,7 +82,9 @@ def test_a_queued_job_left_behind_is_dispatched_again(db, monkeypatch, django_ca
 def test_running_a_finished_job_again_does_nothing(db, monkeypatch):
     monkeypatch.setattr(jobs, "job_dispatch", lambda *, job: None)
     job = jobs.job_run(jobs.job_submit(kind="ping", params={}).pk)
-    monkeypatch.setitem(jobs.JOB_KINDS, "ping", jobs.JobKind(lambda *a: pytest.fail("ran twice"), torch=False))
+    monkeypatch.setitem(
+        jobs.JOB_KINDS, "ping", jobs.JobKind(lambda *a: pytest.fail("ran twice"), torch=False)
+    )
     again = jobs.job_run(job.pk)
     assert again.status == Job.Status.SUCCEEDED and again.attempts == 1
 
@@ -106,12 +115,16 @@ def test_progress_writes_are_throttled(db):
     assert job.progress == 100.0
 
 
-def test_with_a_broker_torch_jobs_go_to_the_gpu_queue(db, settings, monkeypatch, django_capture_on_commit_callbacks):
+def test_with_a_broker_torch_jobs_go_to_the_gpu_queue(
+    db, settings, monkeypatch, django_capture_on_commit_callbacks
+):
     from explainers import tasks
 
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/15"
     sent = []
-    monkeypatch.setattr(tasks.run_job, "apply_async", lambda args, queue: sent.append((args, queue)))
+    monkeypatch.setattr(
+        tasks.run_job, "apply_async", lambda args, queue: sent.append((args, queue))
+    )
     with django_capture_on_commit_callbacks(execute=True):
         fit = jobs.job_submit(kind="fit_explainers", params={"scenario": 1, "reducer": "nmf"})
         ping = jobs.job_submit(kind="ping", params={})
@@ -128,10 +141,14 @@ def test_without_a_broker_the_local_worker_runs_the_job(settings):
     assert job.status == Job.Status.SUCCEEDED and job.result["pong"] is True
 
 
-def test_a_job_whose_worker_died_can_be_marked_failed_and_retried(db, monkeypatch, django_capture_on_commit_callbacks):
+def test_a_job_whose_worker_died_can_be_marked_failed_and_retried(
+    db, monkeypatch, django_capture_on_commit_callbacks
+):
     monkeypatch.setattr(jobs, "job_dispatch", lambda *, job: None)
     job = jobs.job_submit(kind="ping", params={})
-    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING)  # a worker took it, then vanished
+    Job.objects.filter(pk=job.pk).update(
+        status=Job.Status.RUNNING
+    )  # a worker took it, then vanished
     assert jobs.job_submit(kind="ping", params={}).pk == job.pk  # still blocks resubmission
     abandoned = jobs.job_abandon(job=job)
     assert abandoned.status == Job.Status.FAILED and "marked as failed" in abandoned.error

@@ -1,4 +1,5 @@
 """`manage.py make_synthetic_dataset`: arguments, summary, reuse and refusals."""
+
 from __future__ import annotations
 
 import io
@@ -22,7 +23,11 @@ def test_it_generates_the_tree_and_prints_a_summary(tmp_path):
     assert "Generated 9 images" in output and "3 classes" in output
     metadata = json.loads((tmp_path / "data" / "metadata.json").read_text())
     assert metadata["seed"] == 2 and metadata["per_class"] == {"train": 1, "val": 1, "test": 1}
-    assert sorted(p.name for p in (tmp_path / "data" / "train").iterdir()) == ["bus", "car", "fire_engine"]
+    assert sorted(p.name for p in (tmp_path / "data" / "train").iterdir()) == [
+        "bus",
+        "car",
+        "fire_engine",
+    ]
 
 
 def test_it_reuses_an_identical_dataset(tmp_path):
@@ -31,7 +36,19 @@ def test_it_reuses_an_identical_dataset(tmp_path):
 
 
 def test_it_prints_json(tmp_path):
-    summary = json.loads(run("--out", str(tmp_path / "data"), "--per-class", "2,1,1", "--classes", "2", "--size", "64", "--json"))
+    summary = json.loads(
+        run(
+            "--out",
+            str(tmp_path / "data"),
+            "--per-class",
+            "2,1,1",
+            "--classes",
+            "2",
+            "--size",
+            "64",
+            "--json",
+        )
+    )
     assert summary["reused"] is False
     assert summary["splits"] == {"train": 4, "val": 2, "test": 2}
     assert summary["classes"] == ["bus", "car"]

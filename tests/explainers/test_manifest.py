@@ -1,4 +1,5 @@
 """The manifest: the documented JSON shape, paths relative to the file, hashes that match the files."""
+
 import hashlib
 import json
 
@@ -12,7 +13,10 @@ SMALL = {"n_classes": 4, "n_training": 1}
 
 @pytest.fixture
 def built(scenario):
-    return [stimulus_set_build(scenario=scenario, reducer=r, seed=2, device="cpu", **SMALL) for r in ("nmf", "pca")]
+    return [
+        stimulus_set_build(scenario=scenario, reducer=r, seed=2, device="cpu", **SMALL)
+        for r in ("nmf", "pca")
+    ]
 
 
 def _sha(path):
@@ -33,11 +37,21 @@ def test_it_writes_every_set_with_the_documented_fields(built, tmp_path, checkpo
     assert entry["seed"] == 2 and len(entry["classes"]) == 4
     assert [t["phase"] for t in entry["trials"]] == ["training", "test", "test", "test"]
     for trial in entry["trials"]:
-        assert {"phase", "class", "image", "target", "target_percentile", "concept_weights", "candidates"} <= set(trial)
+        assert {
+            "phase",
+            "class",
+            "image",
+            "target",
+            "target_percentile",
+            "concept_weights",
+            "candidates",
+        } <= set(trial)
         assert 0.9 <= trial["target_percentile"] <= 1.0
         assert len(trial["concept_weights"]) == 10
         assert trial["target"] in [c["concept"] for c in trial["candidates"]]
-        assert [c["weight"] for c in trial["candidates"]] == sorted(trial["concept_weights"], reverse=True)[:5]
+        assert [c["weight"] for c in trial["candidates"]] == sorted(
+            trial["concept_weights"], reverse=True
+        )[:5]
 
 
 def test_paths_are_relative_to_the_manifest_and_hashes_match(built, tmp_path):

@@ -1,4 +1,5 @@
 """Model-level invariants: frozen stimulus sets never change; one active job per piece of work."""
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -21,14 +22,30 @@ def rows(db, tmp_path):
     (tmp_path / "train" / "a").mkdir(parents=True)
     (tmp_path / "test" / "a").mkdir(parents=True)
     dataset = Dataset.objects.create(name="d", path=str(tmp_path), class_names=["a"])
-    classifier = Classifier.objects.create(name="c", arch="resnet18", checkpoint="/x.pt", sha256="0" * 64)
-    scenario = Scenario.objects.create(name="s", dataset=dataset, classifier=classifier, layer="layer4", input_size=64)
+    classifier = Classifier.objects.create(
+        name="c", arch="resnet18", checkpoint="/x.pt", sha256="0" * 64
+    )
+    scenario = Scenario.objects.create(
+        name="s", dataset=dataset, classifier=classifier, layer="layer4", input_size=64
+    )
     run = ExplainerRun.objects.create(scenario=scenario, class_name="a", reducer="nmf")
-    stimulus_set = StimulusSet.objects.create(scenario=scenario, reducer="nmf", n_classes=2, n_training=1)
+    stimulus_set = StimulusSet.objects.create(
+        scenario=scenario, reducer="nmf", n_classes=2, n_training=1
+    )
     trial = Trial.objects.create(
-        stimulus_set=stimulus_set, position=0, phase="training", class_name="a", run=run, target_concept=0,
-        target_percentile=1.0, target_image="test/a/0.png", target_image_sha256="1" * 64,
-        target_file="stimuli/x.png", target_file_sha256="2" * 64, concept_weights=[1.0], candidates=[],
+        stimulus_set=stimulus_set,
+        position=0,
+        phase="training",
+        class_name="a",
+        run=run,
+        target_concept=0,
+        target_percentile=1.0,
+        target_image="test/a/0.png",
+        target_image_sha256="1" * 64,
+        target_file="stimuli/x.png",
+        target_file_sha256="2" * 64,
+        concept_weights=[1.0],
+        candidates=[],
     )
     return stimulus_set, trial
 
@@ -72,7 +89,9 @@ def test_an_unfrozen_set_can_change(rows):
 def test_a_set_needs_at_least_one_test_trial(rows):
     stimulus_set, _ = rows
     with pytest.raises(IntegrityError), transaction.atomic():
-        StimulusSet.objects.create(scenario=stimulus_set.scenario, reducer="pca", n_classes=5, n_training=5)
+        StimulusSet.objects.create(
+            scenario=stimulus_set.scenario, reducer="pca", n_classes=5, n_training=5
+        )
 
 
 def test_only_one_active_job_per_key(db):

@@ -1,4 +1,5 @@
 """Fitted reducers survive the trip to disk: the restored one transforms exactly like the original."""
+
 import numpy as np
 import pytest
 

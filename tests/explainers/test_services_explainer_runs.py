@@ -1,4 +1,5 @@
 """Fitting explainers through the service: concepts, weights, prototypes, fidelity, idempotency, failures."""
+
 import hashlib
 import re
 
@@ -16,13 +17,17 @@ from explainers.services.reducer_files import reducer_load
 
 @pytest.fixture
 def nmf_run(scenario):
-    (run,) = explainer_runs_fit(scenario=scenario, reducer="nmf", classes=["class_03"], seed=0, device="cpu")
+    (run,) = explainer_runs_fit(
+        scenario=scenario, reducer="nmf", classes=["class_03"], seed=0, device="cpu"
+    )
     return run
 
 
 def _head(checkpoint):
     state = torch.load(checkpoint, weights_only=True)["state_dict"]
-    return state["fc.weight"].numpy().astype(np.float64), state["fc.bias"].numpy().astype(np.float64)
+    return state["fc.weight"].numpy().astype(np.float64), state["fc.bias"].numpy().astype(
+        np.float64
+    )
 
 
 def test_it_fits_one_explainer_with_ten_concepts(nmf_run):
@@ -49,7 +54,11 @@ def test_prototypes_are_stored_under_content_hashes(nmf_run):
             assert re.fullmatch(r"stimuli/[0-9a-f]{64}\.png", prototype["file"])
             with default_storage.open(prototype["file"], "rb") as handle:
                 data = handle.read()
-            assert hashlib.sha256(data).hexdigest() == prototype["file_sha256"] == prototype["file"][8:72]
+            assert (
+                hashlib.sha256(data).hexdigest()
+                == prototype["file_sha256"]
+                == prototype["file"][8:72]
+            )
             assert prototype["image"].startswith("train/class_03/")
 
 
@@ -57,22 +66,36 @@ def test_the_stored_reducer_recomputes_the_concept_scores(nmf_run, scenario):
     from explainers.services.scenarios import scenario_class_features, scenario_feature_bank
 
     bank = scenario_feature_bank(scenario=scenario, device="cpu")
-    train = scenario_class_features(scenario=scenario, bank=bank, split="train", class_name="class_03")
+    train = scenario_class_features(
+        scenario=scenario, bank=bank, split="train", class_name="class_03"
+    )
     scores = run_concept_maps(nmf_run, np.asarray(train.features), device="cpu").mean(axis=(1, 2))
     for concept in nmf_run.concepts.all():
-        rows = [train.paths.index(str(scenario.dataset.path) + "/" + p["image"]) for p in concept.prototypes]
-        np.testing.assert_allclose(scores[rows, concept.index], [p["score"] for p in concept.prototypes], rtol=1e-4, atol=1e-6)
+        rows = [
+            train.paths.index(str(scenario.dataset.path) + "/" + p["image"])
+            for p in concept.prototypes
+        ]
+        np.testing.assert_allclose(
+            scores[rows, concept.index],
+            [p["score"] for p in concept.prototypes],
+            rtol=1e-4,
+            atol=1e-6,
+        )
 
 
 def test_fid_r_matches_an_independent_reconstruction(nmf_run, scenario, checkpoint, icelab_home):
     from explainers.services.scenarios import scenario_class_features, scenario_feature_bank
 
     bank = scenario_feature_bank(scenario=scenario, device="cpu")
-    test = scenario_class_features(scenario=scenario, bank=bank, split="test", class_name="class_03")
+    test = scenario_class_features(
+        scenario=scenario, bank=bank, split="test", class_name="class_03"
+    )
     reducer = reducer_load(icelab_home / nmf_run.reducer_file, device="cpu")
     activations = np.asarray(test.features, dtype=np.float32)
     n, h, w, c = activations.shape
-    rebuilt = reducer.inverse_transform(reducer.transform(activations.reshape(-1, c))).reshape(n, h, w, c)
+    rebuilt = reducer.inverse_transform(reducer.transform(activations.reshape(-1, c))).reshape(
+        n, h, w, c
+    )
     weight, bias = _head(checkpoint)
     approximate = rebuilt.mean(axis=(1, 2)) @ weight[3] + bias[3]
     original = np.asarray(test.logits[:, 3], dtype=np.float64)
@@ -83,8 +106,12 @@ def test_fid_r_matches_an_independent_reconstruction(nmf_run, scenario, checkpoi
 def test_fitting_again_reuses_the_finished_run(nmf_run, scenario, monkeypatch):
     from explainers.ice import explainer
 
-    monkeypatch.setattr(explainer.ConceptExplainer, "fit_features", lambda *a, **k: pytest.fail("refitted"))
-    (again,) = explainer_runs_fit(scenario=scenario, reducer="nmf", classes=["class_03"], seed=0, device="cpu")
+    monkeypatch.setattr(
+        explainer.ConceptExplainer, "fit_features", lambda *a, **k: pytest.fail("refitted")
+    )
+    (again,) = explainer_runs_fit(
+        scenario=scenario, reducer="nmf", classes=["class_03"], seed=0, device="cpu"
+    )
     assert again.pk == nmf_run.pk
 
 
@@ -94,11 +121,15 @@ def test_a_layer_that_is_not_post_relu_fails_nmf_with_a_clear_message(dataset, c
     # bn1 comes before the stem's ReLU, so its activations have negative values.
     scenario = scenario_create(dataset=dataset, classifier=classifier, layer="bn1", input_size=64)
     with pytest.raises(ValidationError, match="not non-negative"):
-        explainer_runs_fit(scenario=scenario, reducer="nmf", n_components=5, classes=["class_00"], device="cpu")
+        explainer_runs_fit(
+            scenario=scenario, reducer="nmf", n_components=5, classes=["class_00"], device="cpu"
+        )
     run = ExplainerRun.objects.get(scenario=scenario)
     assert run.status == RunStatus.FAILED and "not non-negative" in run.error
     # PCA accepts signed activations, so the same layer works with it.
-    (pca,) = explainer_runs_fit(scenario=scenario, reducer="pca", n_components=5, classes=["class_00"], device="cpu")
+    (pca,) = explainer_runs_fit(
+        scenario=scenario, reducer="pca", n_components=5, classes=["class_00"], device="cpu"
+    )
     assert pca.status == RunStatus.SUCCEEDED
 
 
@@ -118,9 +149,18 @@ def test_on_the_synthetic_dataset_concepts_get_their_best_matching_part(db, icel
     torch.manual_seed(0)
     arch_kwargs = {"widths": [8, 16, 16, 24]}
     model = build_model("icelab_resnet", num_classes=2, arch_kwargs=arch_kwargs).eval()
-    checkpoint = save_checkpoint(tmp_path / "synthetic.pt", model, meta={
-        "arch": "icelab_resnet", "arch_kwargs": arch_kwargs, "class_names": dataset.class_names,
-        "input_size": 64, "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)})
+    checkpoint = save_checkpoint(
+        tmp_path / "synthetic.pt",
+        model,
+        meta={
+            "arch": "icelab_resnet",
+            "arch_kwargs": arch_kwargs,
+            "class_names": dataset.class_names,
+            "input_size": 64,
+            "mean": (0.5, 0.5, 0.5),
+            "std": (0.25, 0.25, 0.25),
+        },
+    )
     classifier = classifier_create(name="synthetic", checkpoint=checkpoint)
     scenario = scenario_create(dataset=dataset, classifier=classifier, layer="layer4")
     name = dataset.class_names[0]

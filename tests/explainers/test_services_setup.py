@@ -1,4 +1,5 @@
 """Registering datasets, classifiers and scenarios, with the errors a researcher can cause."""
+
 import hashlib
 
 import pytest
@@ -57,15 +58,26 @@ def test_an_unknown_layer_lists_the_valid_ones(dataset, classifier):
 
 def test_a_scenario_is_created_once(scenario, dataset, classifier):
     assert scenario.input_size == 64
-    assert scenario_create(dataset=dataset, classifier=classifier, layer="layer4", input_size=64).pk == scenario.pk
+    assert (
+        scenario_create(dataset=dataset, classifier=classifier, layer="layer4", input_size=64).pk
+        == scenario.pk
+    )
 
 
 def test_classes_that_match_no_output_are_explained(db, icelab_home, classifier, tmp_path):
     from tests.explainers.conftest import write_imagefolder
 
-    other = dataset_create_imagefolder(name="three", path=write_imagefolder(tmp_path / "d", 3, 1, 1))
-    other.class_names = ["class_01", "class_02", "zebra"]  # a class the classifier was never trained on
-    with pytest.raises(ValidationError, match="3 classes cannot be matched to the classifier's 20 outputs"):
+    other = dataset_create_imagefolder(
+        name="three", path=write_imagefolder(tmp_path / "d", 3, 1, 1)
+    )
+    other.class_names = [
+        "class_01",
+        "class_02",
+        "zebra",
+    ]  # a class the classifier was never trained on
+    with pytest.raises(
+        ValidationError, match="3 classes cannot be matched to the classifier's 20 outputs"
+    ):
         scenario_create(dataset=other, classifier=classifier, layer="layer4")
 
 

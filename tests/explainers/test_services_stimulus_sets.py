@@ -1,4 +1,5 @@
 """Building stimulus sets: the study's sampling rules end to end, rebuilds, freezing, bad input."""
+
 import io
 import re
 import shutil
@@ -22,8 +23,19 @@ SMALL = {"n_classes": 4, "n_training": 1}
 
 
 def _snapshot(stimulus_set):
-    fields = ["position", "phase", "class_name", "target_concept", "target_percentile", "target_image",
-              "target_image_sha256", "target_file", "target_file_sha256", "concept_weights", "candidates"]
+    fields = [
+        "position",
+        "phase",
+        "class_name",
+        "target_concept",
+        "target_percentile",
+        "target_image",
+        "target_image_sha256",
+        "target_file",
+        "target_file_sha256",
+        "concept_weights",
+        "candidates",
+    ]
     return stimulus_set.classes, list(stimulus_set.trials.order_by("position").values(*fields))
 
 
@@ -32,15 +44,21 @@ def test_a_full_set_has_twenty_classes_five_training_and_fifteen_test_trials(sce
     assert stimulus_set.status == StimulusSet.Status.READY
     trials = list(stimulus_set.trials.order_by("position"))
     assert [t.phase for t in trials] == ["training"] * 5 + ["test"] * 15
-    assert sorted(stimulus_set.classes) == sorted(scenario.dataset.class_names)  # all 20 of 20, each once
+    assert sorted(stimulus_set.classes) == sorted(
+        scenario.dataset.class_names
+    )  # all 20 of 20, each once
     assert [t.class_name for t in trials] == stimulus_set.classes
     for trial in trials:
         assert len(trial.candidates) == 5
         assert all(len(c["prototypes"]) == 5 for c in trial.candidates)
 
 
-def test_candidates_are_the_top_five_concepts_and_the_target_is_in_the_top_ten_percent(scenario, checkpoint):
-    stimulus_set = stimulus_set_build(scenario=scenario, reducer="nmf", seed=2, device="cpu", **SMALL)
+def test_candidates_are_the_top_five_concepts_and_the_target_is_in_the_top_ten_percent(
+    scenario, checkpoint
+):
+    stimulus_set = stimulus_set_build(
+        scenario=scenario, reducer="nmf", seed=2, device="cpu", **SMALL
+    )
     for trial in stimulus_set.trials.all():
         concepts = list(trial.run.concepts.all())
         by_weight = sorted(concepts, key=lambda c: (-c.weight, c.index))
@@ -50,14 +68,19 @@ def test_candidates_are_the_top_five_concepts_and_the_target_is_in_the_top_ten_p
         # Independent check of the top-10% rule: refit the explainer (same seed) with the core alone.
         scores = _independent_test_scores(trial, scenario, checkpoint)
         target_row = _row_of(trial.target_image, trial.class_name, scenario)
-        assert scores[target_row, trial.target_concept] == scores[:, trial.target_concept].max()  # 10 images -> top 1
+        assert (
+            scores[target_row, trial.target_concept] == scores[:, trial.target_concept].max()
+        )  # 10 images -> top 1
         assert trial.target_percentile == 1.0
 
 
 def _row_of(relpath, class_name, scenario):
     from explainers.selectors import dataset_image_paths
 
-    paths = [p.name for p in dataset_image_paths(dataset=scenario.dataset, split="test", class_name=class_name)]
+    paths = [
+        p.name
+        for p in dataset_image_paths(dataset=scenario.dataset, split="test", class_name=class_name)
+    ]
     return paths.index(relpath.rsplit("/", 1)[1])
 
 
@@ -70,17 +93,26 @@ def _independent_test_scores(trial, scenario, checkpoint):
     transform = eval_transform(model.icelab_meta)
 
     def images(split):
-        paths = dataset_image_paths(dataset=scenario.dataset, split=split, class_name=trial.class_name)
+        paths = dataset_image_paths(
+            dataset=scenario.dataset, split=split, class_name=trial.class_name
+        )
         return torch.stack([transform(Image.open(p).convert("RGB")) for p in paths])
 
     index = scenario.classifier.class_names.index(trial.class_name)
-    explainer = ConceptExplainer(model, "layer4", "nmf", 10, random_state=0, device="cpu").fit(images("train"), index)
-    np.testing.assert_allclose(explainer.concept_weights_[:, index], trial.concept_weights, rtol=1e-3, atol=1e-4)
+    explainer = ConceptExplainer(model, "layer4", "nmf", 10, random_state=0, device="cpu").fit(
+        images("train"), index
+    )
+    np.testing.assert_allclose(
+        explainer.concept_weights_[:, index], trial.concept_weights, rtol=1e-3, atol=1e-4
+    )
     return explainer.concept_scores(images("test")).numpy()
 
 
 def test_every_reducer_gets_the_same_classes(scenario):
-    sets = [stimulus_set_build(scenario=scenario, reducer=r, seed=5, device="cpu", **SMALL) for r in ("nmf", "pca", "kmeans")]
+    sets = [
+        stimulus_set_build(scenario=scenario, reducer=r, seed=5, device="cpu", **SMALL)
+        for r in ("nmf", "pca", "kmeans")
+    ]
     assert sets[0].classes == sets[1].classes == sets[2].classes
     assert len({s.pk for s in sets}) == 3
 
@@ -93,30 +125,46 @@ def test_a_set_rebuilt_from_its_seed_is_identical(scenario, icelab_home):
     shutil.rmtree(icelab_home / "media")
     shutil.rmtree(icelab_home / "explainers")
     rebuilt = stimulus_set_build(scenario=scenario, reducer="pca", seed=7, device="cpu", **SMALL)
-    assert _snapshot(rebuilt) == before  # file names are sha256 of the bytes: the images are byte-identical
-    assert stimulus_set_build(scenario=scenario, reducer="pca", seed=7, device="cpu", **SMALL).pk == rebuilt.pk
+    assert (
+        _snapshot(rebuilt) == before
+    )  # file names are sha256 of the bytes: the images are byte-identical
+    assert (
+        stimulus_set_build(scenario=scenario, reducer="pca", seed=7, device="cpu", **SMALL).pk
+        == rebuilt.pk
+    )
     other = stimulus_set_build(scenario=scenario, reducer="pca", seed=8, device="cpu", **SMALL)
     assert _snapshot(other) != before
 
 
 def test_stimulus_files_reveal_nothing(scenario):
-    stimulus_set = stimulus_set_build(scenario=scenario, reducer="kmeans", seed=3, device="cpu", **SMALL)
+    stimulus_set = stimulus_set_build(
+        scenario=scenario, reducer="kmeans", seed=3, device="cpu", **SMALL
+    )
     for trial in stimulus_set.trials.all():
         names = [trial.target_file] + [p["file"] for c in trial.candidates for p in c["prototypes"]]
         for name in names:
             assert re.fullmatch(r"stimuli/[0-9a-f]{64}\.png", name)
-            assert "kmeans" not in default_storage.url(name) and trial.class_name not in default_storage.url(name)
+            assert "kmeans" not in default_storage.url(
+                name
+            ) and trial.class_name not in default_storage.url(name)
             with default_storage.open(name, "rb") as handle:
                 image = Image.open(io.BytesIO(handle.read()))
                 assert not getattr(image, "text", {}) and "comment" not in image.info
 
 
 def test_a_frozen_set_is_not_rebuilt_and_refuses_changes(scenario):
-    stimulus_set = stimulus_set_build(scenario=scenario, reducer="nmf", seed=4, device="cpu", **SMALL)
+    stimulus_set = stimulus_set_build(
+        scenario=scenario, reducer="nmf", seed=4, device="cpu", **SMALL
+    )
     frozen = stimulus_set_freeze(stimulus_set=stimulus_set)
     assert frozen.is_frozen and len(frozen.manifest["trials"]) == 4
-    assert frozen.manifest["trials"][0]["image"]["path"] == frozen.trials.get(position=0).target_file
-    assert stimulus_set_build(scenario=scenario, reducer="nmf", seed=4, device="cpu", **SMALL).pk == frozen.pk
+    assert (
+        frozen.manifest["trials"][0]["image"]["path"] == frozen.trials.get(position=0).target_file
+    )
+    assert (
+        stimulus_set_build(scenario=scenario, reducer="nmf", seed=4, device="cpu", **SMALL).pk
+        == frozen.pk
+    )
     trial = frozen.trials.first()
     trial.target_concept = (trial.target_concept + 1) % 10
     with pytest.raises(FrozenStimulusSetError):
@@ -145,20 +193,32 @@ def test_a_class_with_too_few_test_images_names_it(db, icelab_home, classifier, 
     for extra in sorted((root / "test" / "class_01").iterdir())[9:]:
         extra.unlink()
     dataset = dataset_create_imagefolder(name="short", path=root)
-    scenario = scenario_create(dataset=dataset, classifier=classifier, layer="layer4", input_size=64)
-    with pytest.raises(ValidationError, match=r"needs at least 10 test images per class: 'class_01' has 9"):
-        stimulus_set_build(scenario=scenario, reducer="nmf", n_classes=3, n_training=1, device="cpu")
+    scenario = scenario_create(
+        dataset=dataset, classifier=classifier, layer="layer4", input_size=64
+    )
+    with pytest.raises(
+        ValidationError, match=r"needs at least 10 test images per class: 'class_01' has 9"
+    ):
+        stimulus_set_build(
+            scenario=scenario, reducer="nmf", n_classes=3, n_training=1, device="cpu"
+        )
     assert not ExplainerRun.objects.exists()  # checked before any fitting
 
 
 def test_a_failed_build_is_recorded_and_can_be_run_again(scenario, monkeypatch):
     from explainers.services import stimulus_sets
 
-    monkeypatch.setattr(stimulus_sets, "store_png", lambda image: (_ for _ in ()).throw(OSError("disk full")))
+    monkeypatch.setattr(
+        stimulus_sets, "store_png", lambda image: (_ for _ in ()).throw(OSError("disk full"))
+    )
     with pytest.raises(OSError):
         stimulus_set_build(scenario=scenario, reducer="nmf", seed=9, device="cpu", **SMALL)
     failed = StimulusSet.objects.get(seed=9)
     assert failed.status == StimulusSet.Status.FAILED and "disk full" in failed.error
     monkeypatch.undo()
     rebuilt = stimulus_set_build(scenario=scenario, reducer="nmf", seed=9, device="cpu", **SMALL)
-    assert rebuilt.pk == failed.pk and rebuilt.status == StimulusSet.Status.READY and rebuilt.trials.count() == 4
+    assert (
+        rebuilt.pk == failed.pk
+        and rebuilt.status == StimulusSet.Status.READY
+        and rebuilt.trials.count() == 4
+    )

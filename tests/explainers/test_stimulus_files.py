@@ -1,4 +1,5 @@
 """Stimulus images: shown exactly as the classifier saw them, stored under content-hash names."""
+
 import hashlib
 
 import numpy as np
@@ -23,8 +24,12 @@ def test_the_shown_image_is_the_classifiers_centre_crop(tmp_path):
 
 def test_a_scenario_keeps_the_classifiers_resize_ratio():
     classifier = Classifier(input_size=224, resize_size=256)
-    assert scenario_geometry(scenario=Scenario(classifier=classifier, input_size=112)) == Geometry(resize=128, crop=112)
-    assert scenario_geometry(scenario=Scenario(classifier=classifier, input_size=224)) == Geometry(resize=256, crop=224)
+    assert scenario_geometry(scenario=Scenario(classifier=classifier, input_size=112)) == Geometry(
+        resize=128, crop=112
+    )
+    assert scenario_geometry(scenario=Scenario(classifier=classifier, input_size=224)) == Geometry(
+        resize=256, crop=224
+    )
 
 
 def test_the_highlight_lines_up_with_the_concept_map(tmp_path):
@@ -32,7 +37,9 @@ def test_the_highlight_lines_up_with_the_concept_map(tmp_path):
     Image.fromarray(np.full((64, 64, 3), 200, dtype=np.uint8)).save(path)
     concept_map = np.zeros((8, 8))
     concept_map[:4, :4] = 1.0  # the concept is the top-left quarter
-    shown = np.asarray(render_highlight(path, concept_map, geometry=Geometry(64, 64), shift_negative=False))
+    shown = np.asarray(
+        render_highlight(path, concept_map, geometry=Geometry(64, 64), shift_negative=False)
+    )
     assert (shown[5:25, 5:25] == 200).all()  # kept
     assert (shown[40:, 40:] == 60).all()  # dimmed to 0.3
 

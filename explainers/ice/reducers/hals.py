@@ -18,7 +18,9 @@ from explainers.ice.reducers._arrays import Array
 INNER_DELTA = 0.1
 
 
-def repeat_passes(one_pass: Callable[[bool], float | None], max_sweeps: int, delta: float = INNER_DELTA) -> int:
+def repeat_passes(
+    one_pass: Callable[[bool], float | None], max_sweeps: int, delta: float = INNER_DELTA
+) -> int:
     """Call ``one_pass`` up to ``max_sweeps`` times; return how many passes ran.
 
     ``one_pass(measure)`` makes one pass and, when ``measure`` is true, returns

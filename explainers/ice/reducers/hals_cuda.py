@@ -42,7 +42,9 @@ class HalsPasses:
     (the same arithmetic on any device; the tests use it on the CPU).
     """
 
-    def __init__(self, F: torch.Tensor, *, delta: float = INNER_DELTA, use_graph: bool | None = None) -> None:
+    def __init__(
+        self, F: torch.Tensor, *, delta: float = INNER_DELTA, use_graph: bool | None = None
+    ) -> None:
         self.F = F
         self.delta = delta
         self.use_graph = F.is_cuda if use_graph is None else use_graph

@@ -10,6 +10,7 @@ See ``docs/synthetic-dataset.md``.
 >>> load_part_masks(result.path, "train/car/00000.png")["wheel"].shape             # doctest: +SKIP
 (96, 96)
 """
+
 from __future__ import annotations
 
 from .classes import CLASSES, CLASSES_BY_NAME, DEFAULT_N_CLASSES, ClassDefinition, select_classes

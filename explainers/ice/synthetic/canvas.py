@@ -8,6 +8,7 @@ Pillow rasterises identical coordinates identically whatever the image mode, so 
 label map holds exactly the pixels the part covered, no more and no fewer; a later part
 simply overwrites both images where it covers an earlier one.
 """
+
 from __future__ import annotations
 
 import colorsys
@@ -23,7 +24,9 @@ Points = Sequence[tuple[float, float]] | np.ndarray
 
 def hsv(hue: float, saturation: float, value: float) -> Colour:
     """Return the 8-bit RGB colour for ``hue`` (wrapped to [0, 1)), ``saturation`` and ``value`` in [0, 1]."""
-    red, green, blue = colorsys.hsv_to_rgb(hue % 1.0, min(max(saturation, 0.0), 1.0), min(max(value, 0.0), 1.0))
+    red, green, blue = colorsys.hsv_to_rgb(
+        hue % 1.0, min(max(saturation, 0.0), 1.0), min(max(value, 0.0), 1.0)
+    )
     return (round(red * 255), round(green * 255), round(blue * 255))
 
 
@@ -48,7 +51,9 @@ def circle_points(cx: float = 0.0, cy: float = 0.0, radius: float = 1.0, n: int 
     return np.stack([cx + radius * np.cos(angles), cy + radius * np.sin(angles)], axis=1)
 
 
-def ellipse_points(cx: float, cy: float, rx: float, ry: float, tilt: float = 0.0, n: int = 24) -> np.ndarray:
+def ellipse_points(
+    cx: float, cy: float, rx: float, ry: float, tilt: float = 0.0, n: int = 24
+) -> np.ndarray:
     """Return ``n`` points of shape (n, 2) on an ellipse with semi-axes ``rx``, ``ry`` tilted by ``tilt`` radians."""
     angles = np.linspace(0.0, 2.0 * math.pi, n, endpoint=False)
     x, y = rx * np.cos(angles), ry * np.sin(angles)
@@ -91,7 +96,9 @@ class PartPen:
         self.radius = radius
         theta = math.radians(angle)
         # y points down on screen, so a positive angle turns the frame counter-clockwise as seen.
-        self._matrix = radius * np.array([[math.cos(theta), math.sin(theta)], [-math.sin(theta), math.cos(theta)]])
+        self._matrix = radius * np.array(
+            [[math.cos(theta), math.sin(theta)], [-math.sin(theta), math.cos(theta)]]
+        )
         self._center = np.asarray(center, dtype=float)
 
     def to_pixels(self, points: Points) -> list[tuple[float, float]]:

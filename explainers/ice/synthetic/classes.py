@@ -7,6 +7,7 @@ part set. The order matters: ``n_classes=k`` takes the first k, and the first 20
 default) already use every part in at least two classes. Append new classes at the end
 so that existing datasets keep their meaning.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,7 +51,9 @@ CLASSES: tuple[ClassDefinition, ...] = (
     ClassDefinition("jellyfish", ("spiral", "zigzag", "ring")),
 )
 
-CLASSES_BY_NAME: dict[str, ClassDefinition] = {definition.name: definition for definition in CLASSES}
+CLASSES_BY_NAME: dict[str, ClassDefinition] = {
+    definition.name: definition for definition in CLASSES
+}
 DEFAULT_N_CLASSES = 20
 
 
@@ -67,7 +70,9 @@ def select_classes(n_classes: int) -> tuple[ClassDefinition, ...]:
     if isinstance(n_classes, bool) or not isinstance(n_classes, int):
         raise TypeError(f"n_classes={n_classes!r} must be an integer between 2 and {len(CLASSES)}.")
     if not 2 <= n_classes <= len(CLASSES):
-        raise ValueError(f"n_classes={n_classes} is out of range; choose between 2 and {len(CLASSES)} (the classes defined).")
+        raise ValueError(
+            f"n_classes={n_classes} is out of range; choose between 2 and {len(CLASSES)} (the classes defined)."
+        )
     return CLASSES[:n_classes]
 
 
@@ -77,10 +82,14 @@ def _check_definitions() -> None:
     for definition in CLASSES:
         unknown = [part for part in definition.parts if part not in PARTS_BY_NAME]
         if unknown or not 2 <= len(set(definition.parts)) == len(definition.parts) <= 4:
-            raise RuntimeError(f"class {definition.name!r} must have 2-4 distinct known parts, has {definition.parts}.")
+            raise RuntimeError(
+                f"class {definition.name!r} must have 2-4 distinct known parts, has {definition.parts}."
+            )
         key = frozenset(definition.parts)
         if key in seen:
-            raise RuntimeError(f"classes {seen[key]!r} and {definition.name!r} have the same parts.")
+            raise RuntimeError(
+                f"classes {seen[key]!r} and {definition.name!r} have the same parts."
+            )
         seen[key] = definition.name
 
 

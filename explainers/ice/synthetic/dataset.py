@@ -14,6 +14,7 @@ asking for more images or more classes keeps the existing ones unchanged.
 The dataset is written to a hidden sibling directory and renamed into place at the end,
 so an interrupted run never leaves a directory that looks complete.
 """
+
 from __future__ import annotations
 
 import json
@@ -135,7 +136,9 @@ def make_synthetic_dataset(
     if out.exists() and not force:
         existing = _complete_metadata(out)
         if existing is not None and _identity_of(existing) == identity:
-            return GenerationResult(out, existing, reused=True, seconds=time.perf_counter() - started, workers=0)
+            return GenerationResult(
+                out, existing, reused=True, seconds=time.perf_counter() - started, workers=0
+            )
         if not out.is_dir() or any(out.iterdir()):
             raise FileExistsError(
                 f"out_dir={str(out)!r} already exists and is not this dataset (different arguments or incomplete);"
@@ -149,7 +152,9 @@ def make_synthetic_dataset(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return GenerationResult(out, metadata, reused=False, seconds=time.perf_counter() - started, workers=n_workers)
+    return GenerationResult(
+        out, metadata, reused=False, seconds=time.perf_counter() - started, workers=n_workers
+    )
 
 
 def split_counts(per_class: int | Sequence[int]) -> dict[str, int]:
@@ -160,15 +165,23 @@ def split_counts(per_class: int | Sequence[int]) -> dict[str, int]:
     """
     if isinstance(per_class, int) and not isinstance(per_class, bool):
         if per_class < len(SPLITS):
-            raise ValueError(f"per_class={per_class} is too small; give at least {len(SPLITS)} so every split gets an image.")
+            raise ValueError(
+                f"per_class={per_class} is too small; give at least {len(SPLITS)} so every split gets an image."
+            )
         held_out = [max(1, round(per_class * share)) for share in SPLIT_SHARES[1:]]
         return dict(zip(SPLITS, [per_class - sum(held_out), *held_out], strict=True))
     try:
         values = list(per_class)
     except TypeError:
-        raise TypeError(f"per_class={per_class!r} must be an int or a (train, val, test) tuple of ints.") from None
-    if len(values) != len(SPLITS) or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
-        raise ValueError(f"per_class={per_class!r} must be a total >= 3 or a (train, val, test) tuple of three integers >= 1.")
+        raise TypeError(
+            f"per_class={per_class!r} must be an int or a (train, val, test) tuple of ints."
+        ) from None
+    if len(values) != len(SPLITS) or any(
+        isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values
+    ):
+        raise ValueError(
+            f"per_class={per_class!r} must be a total >= 3 or a (train, val, test) tuple of three integers >= 1."
+        )
     return dict(zip(SPLITS, values, strict=True))
 
 
@@ -192,12 +205,18 @@ def _resolve_workers(workers: int | None) -> int:
     if multiprocessing.current_process().daemon:
         return 1
     if workers is None:
-        available = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+        available = (
+            os.sched_getaffinity(0)
+            if hasattr(os, "sched_getaffinity")
+            else range(os.cpu_count() or 1)
+        )
         return max(1, len(available))
     return workers
 
 
-def _identity(seed: int, size: int, counts: dict[str, int], classes: Sequence[ClassDefinition]) -> dict[str, Any]:
+def _identity(
+    seed: int, size: int, counts: dict[str, int], classes: Sequence[ClassDefinition]
+) -> dict[str, Any]:
     """The arguments that determine every byte of the dataset (what reuse compares)."""
     return {
         "generator": {"name": GENERATOR_NAME, "version": GENERATOR_VERSION},
@@ -209,7 +228,9 @@ def _identity(seed: int, size: int, counts: dict[str, int], classes: Sequence[Cl
 
 
 def _identity_of(metadata: dict[str, Any]) -> dict[str, Any]:
-    return {key: metadata.get(key) for key in ("generator", "seed", "size", "per_class", "class_parts")}
+    return {
+        key: metadata.get(key) for key in ("generator", "seed", "size", "per_class", "class_parts")
+    }
 
 
 def _complete_metadata(directory: Path) -> dict[str, Any] | None:
@@ -261,7 +282,9 @@ def _generate(
     return metadata
 
 
-def _run_chunks(staging: Path, tasks: list[_Task], identity: dict[str, Any], n_workers: int) -> Iterator[list[dict[str, Any]]]:
+def _run_chunks(
+    staging: Path, tasks: list[_Task], identity: dict[str, Any], n_workers: int
+) -> Iterator[list[dict[str, Any]]]:
     """Yield the records of each chunk of tasks as it finishes (in any order)."""
     seed, size = identity["seed"], identity["size"]
     if n_workers == 1:
@@ -301,26 +324,36 @@ def _render_chunk(staging: str, tasks: list[_Task], seed: int, size: int) -> lis
     root = Path(staging)
     records = []
     for task in tasks:
-        rendered = render_image(task.parts, size=size, seed=image_seed(seed, task.split, task.class_index, task.index))
+        rendered = render_image(
+            task.parts, size=size, seed=image_seed(seed, task.split, task.class_index, task.index)
+        )
         name = f"{task.index:05d}.png"
         image_path = f"{task.split}/{task.class_name}/{name}"
         mask_path = f"{MASK_DIR}/{image_path}"
-        Image.fromarray(rendered.image).save(root / image_path, format="PNG", compress_level=_PNG_COMPRESS_LEVEL)
-        Image.fromarray(rendered.labels).save(root / mask_path, format="PNG", compress_level=_PNG_COMPRESS_LEVEL)
+        Image.fromarray(rendered.image).save(
+            root / image_path, format="PNG", compress_level=_PNG_COMPRESS_LEVEL
+        )
+        Image.fromarray(rendered.labels).save(
+            root / mask_path, format="PNG", compress_level=_PNG_COMPRESS_LEVEL
+        )
         pixels = np.bincount(rendered.labels.ravel(), minlength=len(PARTS) + 1)
-        records.append({
-            "path": image_path,
-            "split": task.split,
-            "class": task.class_name,
-            "index": task.index,
-            "parts": list(rendered.parts),
-            "part_pixels": {part: int(pixels[PART_IDS[part]]) for part in rendered.parts},
-            "mask": mask_path,
-        })
+        records.append(
+            {
+                "path": image_path,
+                "split": task.split,
+                "class": task.class_name,
+                "index": task.index,
+                "parts": list(rendered.parts),
+                "part_pixels": {part: int(pixels[PART_IDS[part]]) for part in rendered.parts},
+                "mask": mask_path,
+            }
+        )
     return records
 
 
-def _metadata(identity: dict[str, Any], classes: Sequence[ClassDefinition], records: list[dict[str, Any]]) -> dict[str, Any]:
+def _metadata(
+    identity: dict[str, Any], classes: Sequence[ClassDefinition], records: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         **identity,
         # ImageFolder numbers classes in sorted folder order; listing them the same way avoids a mismatch.

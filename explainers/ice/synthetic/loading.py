@@ -1,4 +1,5 @@
 """Reading a generated synthetic dataset: its metadata and the part masks of an image."""
+
 from __future__ import annotations
 
 import functools
@@ -41,14 +42,18 @@ def read_metadata(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         metadata = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{str(path)!r} is not valid JSON ({error}); regenerate the dataset with force=True.") from error
+        raise ValueError(
+            f"{str(path)!r} is not valid JSON ({error}); regenerate the dataset with force=True."
+        ) from error
     generator = metadata.get("generator") if isinstance(metadata, dict) else None
     if not isinstance(generator, dict) or generator.get("name") != GENERATOR_NAME:
         raise ValueError(f"{str(path)!r} was not written by the {GENERATOR_NAME!r} generator.")
     return metadata
 
 
-def load_part_masks(dataset_dir: str | os.PathLike[str], image_path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+def load_part_masks(
+    dataset_dir: str | os.PathLike[str], image_path: str | os.PathLike[str]
+) -> dict[str, np.ndarray]:
     """Return the pixel mask of every part shown in one image of the dataset.
 
     Parameters
@@ -86,7 +91,9 @@ def _relative_image_path(root: Path, image_path: str | os.PathLike[str]) -> str:
         try:
             path = path.resolve().relative_to(root.resolve())
         except ValueError:
-            raise ValueError(f"image_path={str(image_path)!r} is not inside the dataset directory {str(root)!r}.") from None
+            raise ValueError(
+                f"image_path={str(image_path)!r} is not inside the dataset directory {str(root)!r}."
+            ) from None
     return path.as_posix()
 
 
@@ -110,8 +117,12 @@ def _image_index(root: Path) -> _ImageIndex:
 @functools.lru_cache(maxsize=8)
 def _cached_index(metadata_path: str, mtime_ns: int, inode: int) -> _ImageIndex:
     metadata = read_metadata(Path(metadata_path).parent)
-    images = {record["path"]: (record["mask"], tuple(record["parts"])) for record in metadata["images"]}
-    return _ImageIndex(images=images, part_ids={part["name"]: part["id"] for part in metadata["parts"]})
+    images = {
+        record["path"]: (record["mask"], tuple(record["parts"])) for record in metadata["images"]
+    }
+    return _ImageIndex(
+        images=images, part_ids={part["name"]: part["id"] for part in metadata["parts"]}
+    )
 
 
 class SyntheticDataset:
@@ -167,13 +178,19 @@ class SyntheticDataset:
         """Per-image records (path, class, parts, part_pixels, mask), of one split or all."""
         if split is not None:
             self.split_dir(split)  # validates the name
-        return [record for record in self.metadata["images"] if split is None or record["split"] == split]
+        return [
+            record
+            for record in self.metadata["images"]
+            if split is None or record["split"] == split
+        ]
 
     def part_masks(self, image_path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         """Masks of the parts in one image; see :func:`load_part_masks`."""
         return load_part_masks(self.root, image_path)
 
-    def image_folder(self, split: str, transform: Callable[[Any], Any] | None = None) -> ImageFolder:
+    def image_folder(
+        self, split: str, transform: Callable[[Any], Any] | None = None
+    ) -> ImageFolder:
         """A torchvision ``ImageFolder`` over ``split``; its ``classes`` equal :attr:`classes`."""
         from torchvision.datasets import ImageFolder
 

@@ -7,6 +7,7 @@ internal pattern from the random generator it is given; position, scale and rota
 come from the layout (see :mod:`.render`). Part ids, used as pixel values in the mask
 files, are the 1-based positions in :data:`PARTS`, so new parts go at the end.
 """
+
 from __future__ import annotations
 
 import math
@@ -83,9 +84,15 @@ def _draw_beak(pen: PartPen, rng: np.random.Generator) -> None:
     pen.polygon([(-0.7, gape / 2), (-0.7, 0.55), (tip * 0.8, 0.1)], lower_colour)
 
 
-def _quadratic_curve(start: tuple[float, float], control: tuple[float, float], end: tuple[float, float], n: int = 10) -> np.ndarray:
+def _quadratic_curve(
+    start: tuple[float, float], control: tuple[float, float], end: tuple[float, float], n: int = 10
+) -> np.ndarray:
     t = np.linspace(0.0, 1.0, n)[:, None]
-    return (1 - t) ** 2 * np.asarray(start) + 2 * (1 - t) * t * np.asarray(control) + t**2 * np.asarray(end)
+    return (
+        (1 - t) ** 2 * np.asarray(start)
+        + 2 * (1 - t) * t * np.asarray(control)
+        + t**2 * np.asarray(end)
+    )
 
 
 def _draw_fin(pen: PartPen, rng: np.random.Generator) -> None:
@@ -107,10 +114,18 @@ def _draw_window_grid(pen: PartPen, rng: np.random.Generator) -> None:
     for row in range(rows):
         for col in range(cols):
             x0, y0 = -0.7 + col * cell_w, -0.7 + row * cell_h
-            pen.rectangle(x0 + margin * cell_w, y0 + margin * cell_h, x0 + (1 - margin) * cell_w, y0 + (1 - margin) * cell_h, lit)
+            pen.rectangle(
+                x0 + margin * cell_w,
+                y0 + margin * cell_h,
+                x0 + (1 - margin) * cell_w,
+                y0 + (1 - margin) * cell_h,
+                lit,
+            )
 
 
-def _two_contrasting_colours(rng: np.random.Generator) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+def _two_contrasting_colours(
+    rng: np.random.Generator,
+) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     hue = rng.uniform(0, 1)
     light = hsv(hue, rng.uniform(0.3, 1.0), rng.uniform(0.8, 1.0))
     dark = hsv(hue + rng.uniform(0.3, 0.7), rng.uniform(0.3, 1.0), rng.uniform(0.1, 0.4))
@@ -218,15 +233,34 @@ def _draw_crescent(pen: PartPen, rng: np.random.Generator) -> None:
     y0 = math.sqrt(max(outer**2 - x0**2, 0.0))
     theta = math.atan2(y0, x0)
     phi = math.atan2(y0, x0 - offset)
-    outer_arc = [(outer * math.cos(a), outer * math.sin(a)) for a in np.linspace(theta, 2 * math.pi - theta, 20)]
-    inner_arc = [(offset + inner * math.cos(a), inner * math.sin(a)) for a in np.linspace(2 * math.pi - phi, phi, 16)]
+    outer_arc = [
+        (outer * math.cos(a), outer * math.sin(a))
+        for a in np.linspace(theta, 2 * math.pi - theta, 20)
+    ]
+    inner_arc = [
+        (offset + inner * math.cos(a), inner * math.sin(a))
+        for a in np.linspace(2 * math.pi - phi, phi, 16)
+    ]
     colour = random_colour(rng, hue=(0.1, 0.18), saturation=(0.0, 0.6), value=(0.85, 1.0))
     pen.polygon(outer_arc + inner_arc, colour)
 
 
 def _draw_cross(pen: PartPen, rng: np.random.Generator) -> None:
     w, arm = rng.uniform(0.2, 0.3), 0.9
-    outline = [(-w, -arm), (w, -arm), (w, -w), (arm, -w), (arm, w), (w, w), (w, arm), (-w, arm), (-w, w), (-arm, w), (-arm, -w), (-w, -w)]
+    outline = [
+        (-w, -arm),
+        (w, -arm),
+        (w, -w),
+        (arm, -w),
+        (arm, w),
+        (w, w),
+        (w, arm),
+        (-w, arm),
+        (-w, w),
+        (-arm, w),
+        (-arm, -w),
+        (-w, -w),
+    ]
     colour = random_colour(rng, hue=(-0.03, 0.03), saturation=(0.7, 1.0), value=(0.75, 1.0))
     if rng.random() < 0.5:
         colour = random_colour(rng)
@@ -238,7 +272,9 @@ def _draw_spiral(pen: PartPen, rng: np.random.Generator) -> None:
     angles = np.linspace(0, turns * 2 * math.pi, 60)
     radii = 0.08 + 0.8 * angles / angles[-1]
     direction = rng.choice([-1.0, 1.0])
-    path = np.stack([radii * np.cos(direction * angles), radii * np.sin(direction * angles)], axis=1)
+    path = np.stack(
+        [radii * np.cos(direction * angles), radii * np.sin(direction * angles)], axis=1
+    )
     pen.line(path, random_colour(rng), 0.13)
 
 
@@ -266,7 +302,10 @@ def _draw_flower(pen: PartPen, rng: np.random.Generator) -> None:
     first = rng.uniform(0, 2 * math.pi)
     for k in range(n_petals):
         angle = first + 2 * math.pi * k / n_petals
-        pen.polygon(ellipse_points(0.56 * math.cos(angle), 0.56 * math.sin(angle), 0.4, 0.22, tilt=angle), petal)
+        pen.polygon(
+            ellipse_points(0.56 * math.cos(angle), 0.56 * math.sin(angle), 0.4, 0.22, tilt=angle),
+            petal,
+        )
     pen.polygon(circle_points(0, 0, 0.3), centre)
 
 

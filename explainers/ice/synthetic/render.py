@@ -11,6 +11,7 @@ Each random stream (layout, background, distractors, noise, and one per part) is
 own child of the image's seed, so leaving a part out (``hidden_parts``) changes only
 that part's pixels: the basis of the mask tests and of part-ablation experiments.
 """
+
 from __future__ import annotations
 
 import math
@@ -109,7 +110,14 @@ def render_image(
             continue
         rng = np.random.default_rng(child)
         angle = rng.uniform(-1.0, 1.0) * PARTS_BY_NAME[name].max_rotation
-        pen = PartPen(image_draw, label_draw, PART_IDS[name], (placement.x, placement.y), placement.radius, angle)
+        pen = PartPen(
+            image_draw,
+            label_draw,
+            PART_IDS[name],
+            (placement.x, placement.y),
+            placement.radius,
+            angle,
+        )
         PARTS_BY_NAME[name].draw(pen, rng)
         shading.append((name, placement, rng.uniform(0.0, 2 * math.pi), rng.uniform(0.0, 0.3)))
     label_array = np.asarray(labels, dtype=np.uint8).copy()
@@ -180,12 +188,17 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     """A muted two-colour gradient with smooth blotches and sometimes faint waves, shape (size, size, 3) uint8."""
     hue = rng.uniform(0, 1)
     start = np.array(hsv(hue, rng.uniform(0.05, 0.35), rng.uniform(0.35, 0.9)), dtype=np.float32)
-    end = np.array(hsv(hue + rng.uniform(-0.25, 0.25), rng.uniform(0.05, 0.35), rng.uniform(0.35, 0.9)), dtype=np.float32)
+    end = np.array(
+        hsv(hue + rng.uniform(-0.25, 0.25), rng.uniform(0.05, 0.35), rng.uniform(0.35, 0.9)),
+        dtype=np.float32,
+    )
     direction = rng.uniform(0, 2 * math.pi)
     coords = (np.arange(size, dtype=np.float32) + 0.5) / size - 0.5
     ramp = coords[None, :] * math.cos(direction) + coords[:, None] * math.sin(direction) + 0.5
     pixels = start + np.clip(ramp, 0, 1)[..., None] * (end - start)
-    pixels += _smooth_noise(rng, size, cells=int(rng.integers(3, 7)), amplitude=rng.uniform(8.0, 22.0))
+    pixels += _smooth_noise(
+        rng, size, cells=int(rng.integers(3, 7)), amplitude=rng.uniform(8.0, 22.0)
+    )
     if rng.random() < 0.4:
         period = size * rng.uniform(0.08, 0.2)
         angle = rng.uniform(0, math.pi)
@@ -207,7 +220,9 @@ def _smooth_noise(rng: np.random.Generator, size: int, cells: int, amplitude: fl
     return np.einsum("yi,cij,xj->yxc", weights, grid, weights, optimize=True)
 
 
-def _draw_distractors(draw: ImageDraw.ImageDraw, rng: np.random.Generator, size: int, parts: Sequence[Placement]) -> None:
+def _draw_distractors(
+    draw: ImageDraw.ImageDraw, rng: np.random.Generator, size: int, parts: Sequence[Placement]
+) -> None:
     """Draw 2-5 plain shapes in the space the parts leave free; they go on the image only, not the label map."""
     taken = list(parts)
     for _ in range(int(rng.integers(2, 6))):
@@ -233,11 +248,15 @@ def _draw_distractors(draw: ImageDraw.ImageDraw, rng: np.random.Generator, size:
         taken.append(Placement(spot[0], spot[1], radius, angle))
 
 
-def _apply_ramp(pixels: np.ndarray, mask: np.ndarray, placement: Placement, direction: float, strength: float) -> None:
+def _apply_ramp(
+    pixels: np.ndarray, mask: np.ndarray, placement: Placement, direction: float, strength: float
+) -> None:
     """Scale the brightness of the masked pixels linearly across the part, by up to ``strength`` either way."""
     rows, cols = np.nonzero(mask)
     if rows.size == 0:
         return
-    along = ((cols - placement.x) * math.cos(direction) + (rows - placement.y) * math.sin(direction)) / placement.radius
+    along = (
+        (cols - placement.x) * math.cos(direction) + (rows - placement.y) * math.sin(direction)
+    ) / placement.radius
     factor = (1.0 + strength * np.clip(along, -1.0, 1.0)).astype(np.float32)
     pixels[rows, cols] *= factor[:, None]

@@ -1,4 +1,5 @@
 """Build stimulus sets in the foreground (the admin runs the same service as a job)."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--scenario", required=True, help="Scenario id or name.")
-        parser.add_argument("--reducer", action="append", help="nmf, pca or kmeans (repeatable; default: all three).")
-        parser.add_argument("--seed", type=int, default=0, help="Seed of every draw; stored with the set.")
+        parser.add_argument(
+            "--reducer",
+            action="append",
+            help="nmf, pca or kmeans (repeatable; default: all three).",
+        )
+        parser.add_argument(
+            "--seed", type=int, default=0, help="Seed of every draw; stored with the set."
+        )
         parser.add_argument("--n-classes", type=int, default=20)
         parser.add_argument("--n-training", type=int, default=5)
         parser.add_argument("--n-components", type=int, default=10)
@@ -31,16 +38,31 @@ class Command(BaseCommand):
             for reducer in reducers_arg(options["reducer"]):
                 with progress_bar(enabled=options["verbosity"] > 0) as progress:
                     stimulus_set = stimulus_set_build(
-                        scenario=scenario, reducer=reducer, seed=options["seed"], n_classes=options["n_classes"],
-                        n_training=options["n_training"], n_components=options["n_components"],
-                        explainer_seed=options["explainer_seed"], device=options["device"], progress=progress,
+                        scenario=scenario,
+                        reducer=reducer,
+                        seed=options["seed"],
+                        n_classes=options["n_classes"],
+                        n_training=options["n_training"],
+                        n_components=options["n_components"],
+                        explainer_seed=options["explainer_seed"],
+                        device=options["device"],
+                        progress=progress,
                     )
                 if options["freeze"]:
                     stimulus_set = stimulus_set_freeze(stimulus_set=stimulus_set)
-                built.append({"id": stimulus_set.pk, "reducer": reducer, "trials": stimulus_set.trials.count(),
-                              "classes": stimulus_set.classes, "frozen": stimulus_set.is_frozen})
+                built.append(
+                    {
+                        "id": stimulus_set.pk,
+                        "reducer": reducer,
+                        "trials": stimulus_set.trials.count(),
+                        "classes": stimulus_set.classes,
+                        "frozen": stimulus_set.is_frozen,
+                    }
+                )
         if options["json"]:
             self.stdout.write(json.dumps({"scenario": scenario.pk, "stimulus_sets": built}))
         else:
             for entry in built:
-                self.stdout.write(f"stimulus set {entry['id']} ({entry['reducer']}): {entry['trials']} trials")
+                self.stdout.write(
+                    f"stimulus set {entry['id']} ({entry['reducer']}): {entry['trials']} trials"
+                )

@@ -1,4 +1,5 @@
 """`manage.py concept_alignment`: concept–part alignment and stability on the synthetic scenario."""
+
 import json
 from pathlib import Path
 
@@ -17,27 +18,47 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--scenario", help="Scenario id or name (default: the demo's, made if missing).")
-        parser.add_argument("--components", default="5,10,15,20,25,30,35,40,45,50",
-                            help="Comma-separated c' values (default 5..50 step 5).")
-        parser.add_argument("--classes", type=int, default=None, help="Use only the first N classes.")
-        parser.add_argument("--out", default=None, help="Output directory (default $ICELAB_HOME/alignment).")
-        parser.add_argument("--json", action="store_true", help="Print only the JSON summary on stdout.")
+        parser.add_argument(
+            "--scenario", help="Scenario id or name (default: the demo's, made if missing)."
+        )
+        parser.add_argument(
+            "--components",
+            default="5,10,15,20,25,30,35,40,45,50",
+            help="Comma-separated c' values (default 5..50 step 5).",
+        )
+        parser.add_argument(
+            "--classes", type=int, default=None, help="Use only the first N classes."
+        )
+        parser.add_argument(
+            "--out", default=None, help="Output directory (default $ICELAB_HOME/alignment)."
+        )
+        parser.add_argument(
+            "--json", action="store_true", help="Print only the JSON summary on stdout."
+        )
 
     def handle(self, *args, **options):
         from explainers.demo import demo_scenario
 
         components = int_list_arg(options["components"], name="--components")
         if options["classes"] is not None and options["classes"] < 1:
-            raise CommandError(f"--classes={options['classes']} must be at least 1 (leave it out for every class).")
-        scenario = demo_scenario()[0] if options["scenario"] is None else scenario_arg(options["scenario"])
+            raise CommandError(
+                f"--classes={options['classes']} must be at least 1 (leave it out for every class)."
+            )
+        scenario = (
+            demo_scenario()[0] if options["scenario"] is None else scenario_arg(options["scenario"])
+        )
         out = Path(options["out"] or Path(settings.ICELAB_HOME) / "alignment")
         with command_errors(), progress_bar(enabled=options["verbosity"] > 0) as update:
             try:
                 summary = alignment_report(
-                    scenario, out, n_components=components, n_classes=options["classes"],
+                    scenario,
+                    out,
+                    n_components=components,
+                    n_classes=options["classes"],
                     progress=lambda done, total: update(done / total, f"fit {done}/{total}"),
                 )
             except (ValueError, FileNotFoundError) as error:  # the core's and the dataset's errors
                 raise CommandError(str(error)) from error
-        self.stdout.write(json.dumps(summary, indent=None if options["json"] else 2, allow_nan=False))
+        self.stdout.write(
+            json.dumps(summary, indent=None if options["json"] else 2, allow_nan=False)
+        )

@@ -1,4 +1,5 @@
 """`manage.py demo`: run ICE Lab's whole job on the embedded default, then serve it."""
+
 import json
 import sys
 
@@ -14,9 +15,15 @@ class Command(BaseCommand):
     help = "Run the demo on the embedded default (synthetic data, CPU, SQLite) and serve the site."
 
     def add_arguments(self, parser):
-        parser.add_argument("--no-serve", action="store_true", help="Stop after the demo instead of serving.")
-        parser.add_argument("--json", action="store_true", help="Print only the JSON summary on stdout.")
-        parser.add_argument("--addrport", default="127.0.0.1:8000", help="Where to serve (default 127.0.0.1:8000).")
+        parser.add_argument(
+            "--no-serve", action="store_true", help="Stop after the demo instead of serving."
+        )
+        parser.add_argument(
+            "--json", action="store_true", help="Print only the JSON summary on stdout."
+        )
+        parser.add_argument(
+            "--addrport", default="127.0.0.1:8000", help="Where to serve (default 127.0.0.1:8000)."
+        )
 
     def handle(self, *args, **options):
         call_command("migrate", interactive=False, verbosity=0)

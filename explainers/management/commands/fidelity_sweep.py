@@ -1,4 +1,5 @@
 """Run a fidelity sweep in the foreground (the admin runs the same service as a job)."""
+
 from __future__ import annotations
 
 import json
@@ -14,13 +15,22 @@ from ..cli import command_errors, int_list_arg, progress_bar, reducers_arg, scen
 
 
 class Command(BaseCommand):
-    help = "Fidelity (accuracy, Fid_c, Fid_r) of the approximate models against c' for each reducer."
+    help = (
+        "Fidelity (accuracy, Fid_c, Fid_r) of the approximate models against c' for each reducer."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--scenario", required=True, help="Scenario id or name.")
-        parser.add_argument("--reducers", action="append", help="Comma-separated reducers (default: nmf,pca,kmeans).")
-        parser.add_argument("--n-components", default=",".join(map(str, DEFAULT_N_COMPONENTS)),
-                            help="Comma-separated c' values (default 5,10,...,50).")
+        parser.add_argument(
+            "--reducers",
+            action="append",
+            help="Comma-separated reducers (default: nmf,pca,kmeans).",
+        )
+        parser.add_argument(
+            "--n-components",
+            default=",".join(map(str, DEFAULT_N_COMPONENTS)),
+            help="Comma-separated c' values (default 5,10,...,50).",
+        )
         parser.add_argument("--classes", help="Comma-separated class names (default: every class).")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--device", default="auto")
@@ -32,16 +42,27 @@ class Command(BaseCommand):
         classes = [c.strip() for c in options["classes"].split(",")] if options["classes"] else None
         with command_errors(), progress_bar(enabled=options["verbosity"] > 0) as progress:
             sweep = fidelity_sweep_run(
-                scenario=scenario, reducers=tuple(reducers_arg(options["reducers"])),
+                scenario=scenario,
+                reducers=tuple(reducers_arg(options["reducers"])),
                 n_components=tuple(int_list_arg(options["n_components"], name="--n-components")),
-                classes=classes, seed=options["seed"], device=options["device"], progress=progress,
+                classes=classes,
+                seed=options["seed"],
+                device=options["device"],
+                progress=progress,
             )
         if options["out"]:
             Path(options["out"]).parent.mkdir(parents=True, exist_ok=True)
-            with default_storage.open(sweep.figure, "rb") as source, open(options["out"], "wb") as target:
+            with (
+                default_storage.open(sweep.figure, "rb") as source,
+                open(options["out"], "wb") as target,
+            ):
                 shutil.copyfileobj(source, target)
         if options["json"]:
-            self.stdout.write(json.dumps({"fidelity_sweep": sweep.pk, "table": sweep.table, "plot": options["out"]}))
+            self.stdout.write(
+                json.dumps(
+                    {"fidelity_sweep": sweep.pk, "table": sweep.table, "plot": options["out"]}
+                )
+            )
         else:
             for row in sweep.table:
                 self.stdout.write(

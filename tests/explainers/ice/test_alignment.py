@@ -1,4 +1,5 @@
 """Concept-part alignment (IoU, purity) and concept stability (Hungarian matching)."""
+
 from __future__ import annotations
 
 from itertools import permutations
@@ -37,7 +38,9 @@ def test_half_overlap_gives_the_hand_computed_iou():
 
 
 def test_iou_is_pooled_over_images_and_skips_empty_ones():
-    heatmaps = np.concatenate([_columns(0, 4), _columns(0, 3), np.zeros((1, 8, 8), bool)]).astype(float)
+    heatmaps = np.concatenate([_columns(0, 4), _columns(0, 3), np.zeros((1, 8, 8), bool)]).astype(
+        float
+    )
     part = np.concatenate([_columns(2, 4), _columns(3, 6), np.zeros((1, 8, 8), bool)])
     # Image 1: 2/4 columns; image 2: 0/6; image 3: 0/0 skipped -> pooled 2/10 (not the mean 0.25).
     assert concept_part_iou(heatmaps, {"part": part})["part"] == pytest.approx(0.2)
@@ -46,7 +49,9 @@ def test_iou_is_pooled_over_images_and_skips_empty_ones():
 
 
 def test_iou_is_nan_when_neither_region_is_ever_present():
-    assert np.isnan(concept_part_iou(np.zeros((2, 4, 4)), {"part": np.zeros((2, 4, 4), bool)})["part"])
+    assert np.isnan(
+        concept_part_iou(np.zeros((2, 4, 4)), {"part": np.zeros((2, 4, 4), bool)})["part"]
+    )
 
 
 def test_iou_validates_part_masks():
@@ -72,7 +77,14 @@ def _block_scene() -> tuple[np.ndarray, dict[str, np.ndarray]]:
 def test_align_concepts_finds_each_concepts_part():
     maps, parts = _block_scene()
     table = align_concepts(maps, parts, (16, 16), shift_negative=False)
-    assert list(table.columns) == ["concept", "best_part", "best_iou", "purity", "iou_head", "iou_body"]
+    assert list(table.columns) == [
+        "concept",
+        "best_part",
+        "best_iou",
+        "purity",
+        "iou_head",
+        "iou_body",
+    ]
     assert table["best_part"].tolist() == ["head", "body", "head"]
     # Bilinear corner of the head block: pixel (7, 7) gets 0.625 * 0.625 < 0.5, so 63 of 64 pixels.
     np.testing.assert_allclose(table["best_iou"], [63 / 64, 1.0, 0.5])
@@ -86,11 +98,17 @@ def test_align_concepts_agrees_with_sklearn_on_random_maps():
     parts = {"a": rng.uniform(size=(3, 16, 16)) > 0.6, "b": rng.uniform(size=(3, 16, 16)) > 0.3}
     table = align_concepts(maps, parts, (16, 16), shift_negative=False)
     for concept in range(2):
-        highlighted = concept_heatmaps(maps[..., concept], shift_negative=False, size=(16, 16)).ravel() > 0.5
+        highlighted = (
+            concept_heatmaps(maps[..., concept], shift_negative=False, size=(16, 16)).ravel() > 0.5
+        )
         for part, mask in parts.items():
-            assert table.loc[concept, f"iou_{part}"] == pytest.approx(jaccard_score(mask.ravel(), highlighted))
+            assert table.loc[concept, f"iou_{part}"] == pytest.approx(
+                jaccard_score(mask.ravel(), highlighted)
+            )
         best = table.loc[concept, "best_part"]
-        assert table.loc[concept, "purity"] == pytest.approx(precision_score(parts[best].ravel(), highlighted))
+        assert table.loc[concept, "purity"] == pytest.approx(
+            precision_score(parts[best].ravel(), highlighted)
+        )
 
 
 def test_align_concepts_gives_the_same_answer_for_shifted_pca_scores():
@@ -103,8 +121,12 @@ def test_align_concepts_gives_the_same_answer_for_shifted_pca_scores():
 def test_summary_averages_best_iou_and_purity():
     maps, parts = _block_scene()
     summary = alignment_summary(align_concepts(maps, parts, (16, 16), shift_negative=False))
-    assert summary == {"n_concepts": 3, "mean_best_iou": pytest.approx((63 / 64 + 1.5) / 3),
-                       "mean_purity": pytest.approx(2.5 / 3), "parts_covered": 2}
+    assert summary == {
+        "n_concepts": 3,
+        "mean_best_iou": pytest.approx((63 / 64 + 1.5) / 3),
+        "mean_purity": pytest.approx(2.5 / 3),
+        "parts_covered": 2,
+    }
     with pytest.raises(ValueError, match="align_concepts"):
         alignment_summary(pd.DataFrame({"concept": [0]}))
 

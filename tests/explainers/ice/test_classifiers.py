@@ -1,4 +1,5 @@
 """load_classifier, the default architecture and the checkpoint format."""
+
 from __future__ import annotations
 
 import hashlib
@@ -27,7 +28,9 @@ from explainers.ice.classifiers import (
 def hub_dir(tmp_path, monkeypatch):
     """An empty torch hub cache, so no test sees (or writes to) the real one."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setattr(torch.hub, "_hub_dir", None, raising=False)  # an earlier set_dir() would win otherwise
+    monkeypatch.setattr(
+        torch.hub, "_hub_dir", None, raising=False
+    )  # an earlier set_dir() would win otherwise
     assert torch.hub.get_dir() == str(tmp_path / "torch" / "hub")
     return tmp_path / "torch" / "hub"
 
@@ -35,6 +38,7 @@ def hub_dir(tmp_path, monkeypatch):
 @pytest.fixture
 def no_network(monkeypatch):
     """Fail the test on any attempt to download."""
+
     def refuse(*args, **kwargs):
         pytest.fail(f"network access attempted: {args[:1]}")
 
@@ -52,7 +56,10 @@ def test_default_arch_keeps_resnet_head_and_gives_12x12_maps_at_96px():
     model = load_classifier(DEFAULT_ARCH, num_classes=20)
     names = [name for name, _ in model.named_children()]
     assert names[-3:] == ["layer4", "avgpool", "fc"]
-    assert isinstance(model.avgpool, nn.AdaptiveAvgPool2d) and model.avgpool.output_size in (1, (1, 1))
+    assert isinstance(model.avgpool, nn.AdaptiveAvgPool2d) and model.avgpool.output_size in (
+        1,
+        (1, 1),
+    )
     assert isinstance(model.fc, nn.Linear) and model.fc.out_features == 20
     assert not model.training
     x = _inputs()
@@ -74,7 +81,10 @@ def test_random_torchvision_arch_has_its_default_preprocessing():
     meta = model.icelab_meta
     # Reference: torchvision's own preprocessing of this architecture's weights.
     reference = torchvision.models.SqueezeNet1_1_Weights.IMAGENET1K_V1.transforms()
-    assert (meta["input_size"], meta["resize_size"]) == (reference.crop_size[0], reference.resize_size[0])
+    assert (meta["input_size"], meta["resize_size"]) == (
+        reference.crop_size[0],
+        reference.resize_size[0],
+    )
     assert list(meta["mean"]) == list(reference.mean) and meta["source"] == "random"
     assert model(_inputs(64)).shape == (2, 7)
 
@@ -129,14 +139,21 @@ def test_checkpoint_round_trip_gives_identical_outputs_and_metadata(tmp_path):
     model.icelab_meta["class_names"] = ["a", "b", "c"]
     with torch.no_grad():  # non-trivial batch-norm statistics, so a lost buffer would show
         model.bn1.running_mean.uniform_(-1, 1)
-    path = save_checkpoint(tmp_path / "sub" / "model.pt", model, seed=3, test_accuracy=0.5, epochs=2, data_hash="abc")
+    path = save_checkpoint(
+        tmp_path / "sub" / "model.pt", model, seed=3, test_accuracy=0.5, epochs=2, data_hash="abc"
+    )
     assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temporary file left behind
 
     loaded = load_classifier(DEFAULT_ARCH, path)
     assert torch.equal(loaded(_inputs()), model(_inputs()))
     meta = loaded.icelab_meta
     assert meta["class_names"] == ["a", "b", "c"] and meta["num_classes"] == 3
-    assert (meta["input_size"], meta["seed"], meta["test_accuracy"], meta["epochs"]) == (96, 3, 0.5, 2)
+    assert (meta["input_size"], meta["seed"], meta["test_accuracy"], meta["epochs"]) == (
+        96,
+        3,
+        0.5,
+        2,
+    )
     assert meta["source"] == "checkpoint" and tuple(meta["mean"]) == (0.485, 0.456, 0.406)
     stored = read_checkpoint(path)
     assert stored["versions"]["torch"] == str(torch.__version__) and stored["data_hash"] == "abc"
@@ -153,7 +170,9 @@ def test_checkpoint_of_another_arch_names_both(tmp_path):
 def test_plain_state_dict_loads_and_infers_class_count(tmp_path):
     source = torchvision.models.resnet18(weights=None, num_classes=4).eval()
     path = tmp_path / "plain.pth"
-    torch.save({"module." + k: v for k, v in source.state_dict().items()}, path)  # as DataParallel saves it
+    torch.save(
+        {"module." + k: v for k, v in source.state_dict().items()}, path
+    )  # as DataParallel saves it
     loaded = load_classifier("resnet18", str(path))
     assert loaded.fc.out_features == 4
     assert torch.equal(loaded(_inputs(64)), source(_inputs(64)))

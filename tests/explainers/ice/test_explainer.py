@@ -4,6 +4,7 @@ Independent references: the model's own logits ``model(images)``, the dense
 layer's weight read from ``model.fc`` with numpy, a hand-differentiated quadratic
 head, and the real network run on reconstructed activations.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -59,7 +60,14 @@ def case(request) -> dict:
     with torch.no_grad():
         features = FeatureExtractor(model, layer, device="cpu")(images)
         logits = model(images).numpy()
-    return {"model": model, "layer": layer, "images": images, "features": features, "logits": logits, "n_fit": n_fit}
+    return {
+        "model": model,
+        "layer": layer,
+        "images": images,
+        "features": features,
+        "logits": logits,
+        "n_fit": n_fit,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +92,9 @@ def _assert_sums_to(explanation: LocalExplanation, expected: np.ndarray) -> None
 @torch.no_grad()
 def test_local_explanation_sums_to_the_models_logits(case, reducer):
     n_fit = case["n_fit"]
-    explainer = ConceptExplainer(case["model"], case["layer"], reducer, 3, random_state=0, device="cpu")
+    explainer = ConceptExplainer(
+        case["model"], case["layer"], reducer, 3, random_state=0, device="cpu"
+    )
     explainer.fit_features(case["features"][:n_fit], 1)
     explanation = explainer.explain_features(case["features"][n_fit])
     _assert_sums_to(explanation, case["logits"][n_fit])
@@ -94,18 +104,24 @@ def test_local_explanation_sums_to_the_models_logits(case, reducer):
 @torch.no_grad()
 def test_fit_and_explain_from_images_end_to_end(case):
     n_fit, images = case["n_fit"], case["images"]
-    explainer = ConceptExplainer(case["model"], case["layer"], "nmf", 3, random_state=0, device="cpu")
+    explainer = ConceptExplainer(
+        case["model"], case["layer"], "nmf", 3, random_state=0, device="cpu"
+    )
     explanation = explainer.fit(images[:n_fit], 1).explain(images[n_fit])
     _assert_sums_to(explanation, case["logits"][n_fit])
     assert explanation.target_class == 1 and explainer.n_images_fit_ == n_fit
     torch.testing.assert_close(
-        explainer.approximate_logits(images[n_fit:]), explainer.reconstruct_logits(case["features"][n_fit:]),
-        atol=1e-4, rtol=1e-4,
+        explainer.approximate_logits(images[n_fit:]),
+        explainer.reconstruct_logits(case["features"][n_fit:]),
+        atol=1e-4,
+        rtol=1e-4,
     )
 
 
 @pytest.mark.parametrize("reducer", REDUCERS)
-def test_concept_weights_are_components_times_the_dense_weight(resnet18, resnet18_features, reducer):
+def test_concept_weights_are_components_times_the_dense_weight(
+    resnet18, resnet18_features, reducer
+):
     explainer = ConceptExplainer(resnet18, "layer4", reducer, 3, random_state=0, device="cpu")
     explainer.fit_features(resnet18_features[:3], 2)
     fc_weight = resnet18.fc.weight.detach().numpy().astype(np.float64)
@@ -117,7 +133,9 @@ def test_concept_weights_are_components_times_the_dense_weight(resnet18, resnet1
 
 def test_pca_mean_term_is_the_means_share_of_the_residual(resnet18, resnet18_features):
     explainer = ConceptExplainer(resnet18, "layer4", "pca", 3, random_state=0, device="cpu")
-    explanation = explainer.fit_features(resnet18_features[:3], 0).explain_features(resnet18_features[3])
+    explanation = explainer.fit_features(resnet18_features[:3], 0).explain_features(
+        resnet18_features[3]
+    )
     expected = explainer.reducer_.mean_.astype(np.float64) @ resnet18.fc.weight.detach().numpy().T
     np.testing.assert_allclose(explanation.mean_term, expected, rtol=1e-4, atol=1e-5)
 
@@ -134,8 +152,14 @@ def test_finite_differences_on_a_linear_head_equal_the_exact_weights(resnet18, r
     # The general head runs the real avgpool -> fc; only differences are taken.
     head = GeneralHead(resnet18, "layer4", torch.device("cpu"), (64, 64))
     activations = resnet18_features[:3]
-    components = make_reducer("nmf", 3, random_state=0, device="cpu").fit(activations.reshape(-1, 512)).components_
-    estimate = finite_difference_weights(head, activations, torch.from_numpy(components), batch_size=2)
+    components = (
+        make_reducer("nmf", 3, random_state=0, device="cpu")
+        .fit(activations.reshape(-1, 512))
+        .components_
+    )
+    estimate = finite_difference_weights(
+        head, activations, torch.from_numpy(components), batch_size=2
+    )
     exact = components.astype(np.float64) @ resnet18.fc.weight.detach().numpy().T.astype(np.float64)
     np.testing.assert_allclose(estimate.numpy(), exact, rtol=2e-3, atol=2e-3 * np.abs(exact).max())
 
@@ -147,7 +171,9 @@ def test_finite_differences_of_a_quadratic_head_match_its_derivative():
     activations = torch.from_numpy(rng.random((4, 2, 3, 5)).astype(np.float32))
     components = torch.from_numpy(rng.random((2, 5)).astype(np.float32))
     weight = torch.from_numpy(rng.standard_normal((5, 3)).astype(np.float32))
-    estimate = finite_difference_weights(lambda a: a.mean(dim=(1, 2)) ** 2 @ weight, activations, components, epsilon=0.1)
+    estimate = finite_difference_weights(
+        lambda a: a.mean(dim=(1, 2)) ** 2 @ weight, activations, components, epsilon=0.1
+    )
     pooled = activations.numpy().astype(np.float64).mean(axis=(1, 2))  # (4, 5)
     expected = np.mean([2 * (g * components.numpy()) @ weight.numpy() for g in pooled], axis=0)
     np.testing.assert_allclose(estimate.numpy(), expected, rtol=1e-3, atol=1e-4)
@@ -156,7 +182,9 @@ def test_finite_differences_of_a_quadratic_head_match_its_derivative():
 @torch.no_grad()
 def test_general_head_explainer_flags_estimates_and_still_sums_to_the_logits(resnet18):
     images = _images(4, 64)
-    explainer = ConceptExplainer(resnet18, "layer3", "nmf", 3, random_state=0, device="cpu").fit(images[:3], 4)
+    explainer = ConceptExplainer(resnet18, "layer3", "nmf", 3, random_state=0, device="cpu").fit(
+        images[:3], 4
+    )
     assert explainer.weights_are_estimates_
     explanation = explainer.explain(images[3])
     assert explanation.is_estimate
@@ -171,17 +199,25 @@ def test_general_head_explainer_flags_estimates_and_still_sums_to_the_logits(res
 
 @pytest.mark.parametrize("reducer", REDUCERS)
 @torch.no_grad()
-def test_approximate_logits_match_the_real_head_on_the_reconstruction(resnet18, resnet18_features, reducer):
+def test_approximate_logits_match_the_real_head_on_the_reconstruction(
+    resnet18, resnet18_features, reducer
+):
     # The linear shortcut pools S before inverting; the reference reconstructs every
     # position and runs the network's own avgpool -> fc on it.
     activations = resnet18_features
     explainer = ConceptExplainer(resnet18, "layer4", reducer, 3, random_state=0, device="cpu")
     explainer.fit_features(activations[:3], 0)
     V = activations.reshape(-1, 512)
-    reconstruction = explainer.reducer_.inverse_transform(explainer.reducer_.transform(V)).reshape(activations.shape)
+    reconstruction = explainer.reducer_.inverse_transform(explainer.reducer_.transform(V)).reshape(
+        activations.shape
+    )
     expected = GeneralHead(resnet18, "layer4", torch.device("cpu"), (64, 64))(reconstruction)
-    torch.testing.assert_close(explainer.reconstruct_logits(activations), expected, atol=1e-4, rtol=1e-4)
-    only_class_2 = approximate_logits(explainer.head_, explainer.reducer_, activations, classes=torch.tensor([2]))
+    torch.testing.assert_close(
+        explainer.reconstruct_logits(activations), expected, atol=1e-4, rtol=1e-4
+    )
+    only_class_2 = approximate_logits(
+        explainer.head_, explainer.reducer_, activations, classes=torch.tensor([2])
+    )
     torch.testing.assert_close(only_class_2[:, 0], expected[:, 2], atol=1e-4, rtol=1e-4)
 
 
@@ -194,16 +230,22 @@ def test_concept_scores_are_the_gap_of_the_concept_maps(resnet18, resnet18_featu
     direct = explainer.reducer_.transform(resnet18_features.reshape(-1, 512)).reshape(4, 2, 2, 3)
     torch.testing.assert_close(maps, direct)
     torch.testing.assert_close(explainer.concept_scores(images), direct.mean(dim=(1, 2)))
-    torch.testing.assert_close(explainer.concept_scores_from_features(resnet18_features), direct.mean(dim=(1, 2)))
+    torch.testing.assert_close(
+        explainer.concept_scores_from_features(resnet18_features), direct.mean(dim=(1, 2))
+    )
 
 
 def test_fit_on_batches_equals_fit_on_one_tensor_and_on_features(resnet18, resnet18_features):
     images = _images(4, 64)
-    whole = ConceptExplainer(resnet18, "layer4", "pca", 3, random_state=0, device="cpu").fit(images, 3)
+    whole = ConceptExplainer(resnet18, "layer4", "pca", 3, random_state=0, device="cpu").fit(
+        images, 3
+    )
     batched = ConceptExplainer(resnet18, "layer4", "pca", 3, random_state=0, device="cpu")
     batched.fit([(images[:2], torch.zeros(2)), (images[2:], torch.zeros(2))], 3)
     features = resnet18_features.numpy()  # numpy, as the feature bank stores them
-    from_features = ConceptExplainer(resnet18, "layer4", "pca", 3, random_state=0, device="cpu").fit_features(features, 3)
+    from_features = ConceptExplainer(
+        resnet18, "layer4", "pca", 3, random_state=0, device="cpu"
+    ).fit_features(features, 3)
     for other in (batched, from_features):
         np.testing.assert_allclose(np.abs(other.components_), np.abs(whole.components_), atol=1e-4)
         assert other.n_images_fit_ == 4 and other.target_class_ == 3
@@ -211,17 +253,24 @@ def test_fit_on_batches_equals_fit_on_one_tensor_and_on_features(resnet18, resne
 
 def test_a_reducer_object_is_cloned_not_fitted_in_place(resnet18, resnet18_features):
     reducer = make_reducer("pca", 2, random_state=0, device="cpu")
-    explainer = ConceptExplainer(resnet18, "layer4", reducer, device="cpu").fit_features(resnet18_features, 0)
+    explainer = ConceptExplainer(resnet18, "layer4", reducer, device="cpu").fit_features(
+        resnet18_features, 0
+    )
     assert explainer.components_.shape == (2, 512)
     assert not hasattr(reducer, "components_")
 
 
 def test_top_concepts_rank_by_weight_and_by_contribution():
     explanation = LocalExplanation(
-        target_class=1, logits=np.zeros(2), concept_scores=np.array([1.0, 2.0, 0.5]),
+        target_class=1,
+        logits=np.zeros(2),
+        concept_scores=np.array([1.0, 2.0, 0.5]),
         weights=np.array([[1.0, 3.0], [1.0, 1.0], [1.0, 4.0]]),
         contributions=np.array([[1.0, 3.0], [2.0, 2.0], [0.5, 2.0]]),
-        residual=np.zeros(2), bias=np.zeros(2), mean_term=np.zeros(2), is_estimate=False,
+        residual=np.zeros(2),
+        bias=np.zeros(2),
+        mean_term=np.zeros(2),
+        is_estimate=False,
     )
     assert explanation.top_concepts(k=2).tolist() == [0, 1]  # class 1 contributions 3, 2, 2
     assert explanation.top_concepts(class_index=0, k=1).tolist() == [1]
@@ -264,7 +313,9 @@ def test_bad_target_class_and_unfitted_use_are_refused(resnet18):
 
 def test_channels_first_features_get_a_hint(resnet18):
     with pytest.raises(ValueError, match="channels-first"):
-        ConceptExplainer(resnet18, "layer4", "pca", 2, device="cpu").fit_features(torch.rand(2, 512, 2, 2), 0)
+        ConceptExplainer(resnet18, "layer4", "pca", 2, device="cpu").fit_features(
+            torch.rand(2, 512, 2, 2), 0
+        )
 
 
 @pytest.mark.gpu
@@ -275,10 +326,16 @@ def test_explainer_on_cuda_keeps_tensors_on_the_device_and_sums_exactly(layer):
     model = _resnet18()
     images = _images(4, 64)
     expected = model(images[3:]).numpy()[0]
-    explainer = ConceptExplainer(model, layer, "nmf", 3, random_state=0, device="cuda").fit(images[:3].cuda(), 0)
+    explainer = ConceptExplainer(model, layer, "nmf", 3, random_state=0, device="cuda").fit(
+        images[:3].cuda(), 0
+    )
     assert explainer.concept_scores(images.cuda()).device.type == "cuda"
     explanation = explainer.explain(images[3].cuda())
     # cuDNN may use TF32 convolutions, hence the looser tolerance.
-    np.testing.assert_allclose(explanation.logits, expected, rtol=1e-2, atol=1e-2 * max(1.0, np.abs(expected).max()))
+    np.testing.assert_allclose(
+        explanation.logits, expected, rtol=1e-2, atol=1e-2 * max(1.0, np.abs(expected).max())
+    )
     total = explanation.contributions.sum(axis=0) + explanation.residual + explanation.bias
-    np.testing.assert_allclose(total, explanation.logits, rtol=1e-4, atol=1e-3 * max(1.0, np.abs(expected).max()))
+    np.testing.assert_allclose(
+        total, explanation.logits, rtol=1e-4, atol=1e-3 * max(1.0, np.abs(expected).max())
+    )

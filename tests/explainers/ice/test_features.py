@@ -3,6 +3,7 @@
 References are computed independently: the model's own output (``model(images)``)
 and the ResNet stages run by hand.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -107,7 +108,9 @@ def test_resnet_layer4_head_is_linear_and_reproduces_the_model(resnet18, images)
     assert isinstance(extractor.head, LinearHead) and extractor.head.is_linear
     torch.testing.assert_close(extractor.head.weight, resnet18.fc.weight.T)
     torch.testing.assert_close(extractor.head.bias, resnet18.fc.bias)
-    torch.testing.assert_close(extractor.head(extractor(images)), resnet18(images), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        extractor.head(extractor(images)), resnet18(images), atol=1e-4, rtol=1e-4
+    )
     torch.testing.assert_close(extractor.logits(images), resnet18(images))
 
 
@@ -171,14 +174,19 @@ def test_extract_concatenates_batches_and_labels_pairs_and_reports_progress(resn
     extractor = FeatureExtractor(resnet18, "layer4", device="cpu")
     seen = []
     batches = [(images[:2], torch.tensor([0, 1])), (images[2:], torch.tensor([2]))]
-    activations = extractor.extract(batches, progress=lambda done, total: seen.append((done, total)))
+    activations = extractor.extract(
+        batches, progress=lambda done, total: seen.append((done, total))
+    )
     torch.testing.assert_close(activations, extractor(images), atol=1e-5, rtol=1e-5)
     assert seen == [(1, 2), (2, 2)]
 
 
 def test_unknown_layer_lists_the_valid_names_of_a_small_model():
     model = _EfficientNetLike()
-    with pytest.raises(ValueError, match=r"layer='conv9'.*valid layers: features, features\.0, features\.1, avgpool"):
+    with pytest.raises(
+        ValueError,
+        match=r"layer='conv9'.*valid layers: features, features\.0, features\.1, avgpool",
+    ):
         FeatureExtractor(model, "conv9", device="cpu")
 
 
@@ -189,7 +197,11 @@ def test_unknown_layer_of_a_big_model_names_top_level_layers_and_how_to_list_all
 
 @pytest.mark.parametrize(
     ("shape", "match"),
-    [((3, 64, 64), r"\(n, 3, H, W\)"), ((2, 1, 64, 64), r"\(n, 3, H, W\)"), ((0, 3, 64, 64), "n >= 1")],
+    [
+        ((3, 64, 64), r"\(n, 3, H, W\)"),
+        ((2, 1, 64, 64), r"\(n, 3, H, W\)"),
+        ((0, 3, 64, 64), "n >= 1"),
+    ],
 )
 def test_wrong_shaped_batch_names_the_expected_shape(resnet18, shape, match):
     with pytest.raises(ValueError, match=match):
@@ -198,7 +210,9 @@ def test_wrong_shaped_batch_names_the_expected_shape(resnet18, shape, match):
 
 def test_integer_images_are_a_type_error(resnet18):
     with pytest.raises(TypeError, match="float32"):
-        FeatureExtractor(resnet18, "layer4", device="cpu")(torch.zeros((1, 3, 64, 64), dtype=torch.uint8))
+        FeatureExtractor(resnet18, "layer4", device="cpu")(
+            torch.zeros((1, 3, 64, 64), dtype=torch.uint8)
+        )
 
 
 def test_images_too_small_for_inception_name_the_minimum(inception):

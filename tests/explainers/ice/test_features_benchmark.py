@@ -1,4 +1,5 @@
 """The feature benchmark runs end to end and reports what docs/PERFORMANCE.md quotes."""
+
 import importlib.util
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Fidelity formulas (hand-computed cases) and the sweep (against a brute-force reference)."""
+
 from __future__ import annotations
 
 import io
@@ -28,7 +29,10 @@ class TinyNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 6, 3, stride=2, padding=1), nn.ReLU()
+            nn.Conv2d(3, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(8, 6, 3, stride=2, padding=1),
+            nn.ReLU(),
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
@@ -55,7 +59,9 @@ def tiny() -> nn.Module:
     model = TinyNet().eval()
     extractor = FeatureExtractor(model, "features", device="cpu")
     with torch.no_grad():
-        means = torch.stack([extractor(x).mean(dim=(0, 1, 2)) for x in _class_images(range(5), 8, seed=0).values()])
+        means = torch.stack(
+            [extractor(x).mean(dim=(0, 1, 2)) for x in _class_images(range(5), 8, seed=0).values()]
+        )
         weight = (means - means.mean(dim=0)) * 10 / (means - means.mean(dim=0)).norm()
         model.fc.weight.copy_(weight)
         model.fc.bias.copy_(-weight @ means.mean(dim=0))
@@ -72,18 +78,23 @@ def tiny_features(tiny):
 
 
 def test_fidelity_formulas_on_a_hand_computed_case_with_the_top5_restriction():
-    F = np.array([
-        [5, 4, 3, 2, 1, 0],      # label 0; top-5 = {0..4}
-        [0, 1, 2, 3, 4, 5],      # label 5; top-5 = {1..5}
-        [1, 6, 2, -1, -2, -3],   # label 2 (the model is wrong); top-5 = {0..4}
-        [1, 0, -1, -2, -3, -4],  # label 0
-    ], dtype=float)
-    F_hat = np.array([
-        [1, 2, 0, 0, 0, 9],      # argmax over all = 5, over top-5 = 1: wrong on both counts
-        [9, 0, 0, 0, 1, 6],      # argmax over all = 0, over top-5 = 5: agrees, correct
-        [0, 3, 4, 0, 0, NAN],    # predicts 2: disagrees with F (1), correct
-        [2, 0, 0, 0, 0, NAN],    # predicts 0: agrees, correct
-    ])
+    F = np.array(
+        [
+            [5, 4, 3, 2, 1, 0],  # label 0; top-5 = {0..4}
+            [0, 1, 2, 3, 4, 5],  # label 5; top-5 = {1..5}
+            [1, 6, 2, -1, -2, -3],  # label 2 (the model is wrong); top-5 = {0..4}
+            [1, 0, -1, -2, -3, -4],  # label 0
+        ],
+        dtype=float,
+    )
+    F_hat = np.array(
+        [
+            [1, 2, 0, 0, 0, 9],  # argmax over all = 5, over top-5 = 1: wrong on both counts
+            [9, 0, 0, 0, 1, 6],  # argmax over all = 0, over top-5 = 5: agrees, correct
+            [0, 3, 4, 0, 0, NAN],  # predicts 2: disagrees with F (1), correct
+            [2, 0, 0, 0, 0, NAN],  # predicts 0: agrees, correct
+        ]
+    )
     scores = fidelity_scores(F, F_hat, np.array([0, 5, 2, 0]), top_k=5, epsilon=0.0)
     assert scores["fid_c"] == pytest.approx(2 / 4)
     assert scores["accuracy"] == pytest.approx(3 / 4)
@@ -94,9 +105,13 @@ def test_fidelity_formulas_on_a_hand_computed_case_with_the_top5_restriction():
 
 def test_top_k_of_two_among_three_classes():
     F = np.array([[3.0, 2.0, 1.0], [1.0, 3.0, 2.0]])  # top-2: {0, 1} and {1, 2}
-    F_hat = np.array([[2.0, 1.0, 5.0], [1.0, 9.0, 0.0]])  # image 0's overall argmax (2) is not a candidate
+    F_hat = np.array(
+        [[2.0, 1.0, 5.0], [1.0, 9.0, 0.0]]
+    )  # image 0's overall argmax (2) is not a candidate
     scores = fidelity_scores(F, F_hat, np.array([0, 1]), top_k=2, epsilon=0.0)
-    assert scores["fid_c"] == pytest.approx(1.0)  # predictions 0 and 1, as F; over all classes image 0 would get 2
+    assert scores["fid_c"] == pytest.approx(
+        1.0
+    )  # predictions 0 and 1, as F; over all classes image 0 would get 2
     assert scores["accuracy"] == pytest.approx(1.0)
     assert scores["fid_r"] == pytest.approx((1 / 3 + 6 / 3) / 2)
 
@@ -108,7 +123,9 @@ def test_nan_in_a_needed_entry_is_an_error():
 
 def test_full_rank_pca_reproduces_the_model_exactly(tiny_features):
     extractor, train, test = tiny_features
-    sweep = fidelity_sweep(extractor.head, train, test, reducers=["pca"], n_components=[6], device="cpu")
+    sweep = fidelity_sweep(
+        extractor.head, train, test, reducers=["pca"], n_components=[6], device="cpu"
+    )
     row = sweep.table.iloc[0]
     assert row["fid_r"] == pytest.approx(0.0, abs=1e-5)
     assert row["fid_c"] == 1.0
@@ -119,7 +136,9 @@ def test_full_rank_pca_reproduces_the_model_exactly(tiny_features):
 
 def test_a_one_concept_pca_changes_some_predictions(tiny_features):
     extractor, train, test = tiny_features
-    sweep = fidelity_sweep(extractor.head, train, test, reducers=["pca"], n_components=[1], device="cpu")
+    sweep = fidelity_sweep(
+        extractor.head, train, test, reducers=["pca"], n_components=[1], device="cpu"
+    )
     assert sweep.table.iloc[0]["fid_c"] < 1.0
     assert sweep.table.iloc[0]["fid_r"] > 0.01
 
@@ -132,24 +151,39 @@ def _brute_force(model, layer, head, train, test, reducer, k, top_k=5):
     F = head(images)[:, classes].numpy().astype(np.float64)
     columns = []
     for g in classes:
-        explainer = ConceptExplainer(model, layer, reducer, k, random_state=0, device="cpu").fit_features(train[g], g)
+        explainer = ConceptExplainer(
+            model, layer, reducer, k, random_state=0, device="cpu"
+        ).fit_features(train[g], g)
         columns.append(explainer.reconstruct_logits(images)[:, g].numpy())
     F_hat = np.stack(columns, axis=1).astype(np.float64)
     top = np.argsort(-F, axis=1)[:, :top_k]
     predicted = np.array([t[np.argmax(f[t])] for t, f in zip(top, F_hat, strict=True)])
-    fid_r = np.mean([
-        np.abs(F[labels == c, c] - F_hat[labels == c, c]).sum() / (np.abs(F[labels == c, c]).sum() + 1e-8)
-        for c in range(len(classes))
-    ])
+    fid_r = np.mean(
+        [
+            np.abs(F[labels == c, c] - F_hat[labels == c, c]).sum()
+            / (np.abs(F[labels == c, c]).sum() + 1e-8)
+            for c in range(len(classes))
+        ]
+    )
     return np.mean(predicted == F.argmax(axis=1)), np.mean(predicted == labels), fid_r
 
 
 @pytest.mark.parametrize("reducer", ["nmf", "pca", "kmeans"])
 def test_sweep_matches_a_brute_force_reference(tiny, tiny_features, reducer):
     extractor, train, test = tiny_features
-    sweep = fidelity_sweep(extractor.head, train, test, reducers=[reducer], n_components=[2, 4], random_state=0, device="cpu")
+    sweep = fidelity_sweep(
+        extractor.head,
+        train,
+        test,
+        reducers=[reducer],
+        n_components=[2, 4],
+        random_state=0,
+        device="cpu",
+    )
     for k, row in zip([2, 4], sweep.table.itertuples(), strict=True):
-        fid_c, accuracy, fid_r = _brute_force(tiny, "features", extractor.head, train, test, reducer, k)
+        fid_c, accuracy, fid_r = _brute_force(
+            tiny, "features", extractor.head, train, test, reducer, k
+        )
         assert row.n_components == k
         assert row.fid_c == pytest.approx(fid_c)
         assert row.accuracy == pytest.approx(accuracy)
@@ -161,7 +195,9 @@ def test_sweep_with_a_general_head_matches_a_brute_force_reference(tiny):
     assert not extractor.head.is_linear
     train = {g: extractor(x) for g, x in _class_images([0, 2], 2, seed=3).items()}
     test = {g: extractor(x) for g, x in _class_images([0, 2], 2, seed=4).items()}
-    sweep = fidelity_sweep(extractor.head, train, test, reducers=["pca"], n_components=[3], device="cpu")
+    sweep = fidelity_sweep(
+        extractor.head, train, test, reducers=["pca"], n_components=[3], device="cpu"
+    )
     fid_c, accuracy, fid_r = _brute_force(tiny, "features.1", extractor.head, train, test, "pca", 3)
     row = sweep.table.iloc[0]
     assert (row.fid_c, row.accuracy) == (pytest.approx(fid_c), pytest.approx(accuracy))
@@ -172,11 +208,29 @@ def test_sweep_table_progress_and_figure(tiny_features):
     extractor, train, test = tiny_features
     calls = []
     sweep = fidelity_sweep(
-        extractor.head, train, test, reducers=["nmf", "kmeans"], n_components=[2, 3], device="cpu",
+        extractor.head,
+        train,
+        test,
+        reducers=["nmf", "kmeans"],
+        n_components=[2, 3],
+        device="cpu",
         progress=lambda done, total: calls.append((done, total)),
     )
-    assert list(sweep.table.columns[:7]) == ["reducer", "n_components", "fid_c", "fid_r", "accuracy", "n_test_images", "fit_seconds"]
-    assert sweep.table[["reducer", "n_components"]].values.tolist() == [["nmf", 2], ["nmf", 3], ["kmeans", 2], ["kmeans", 3]]
+    assert list(sweep.table.columns[:7]) == [
+        "reducer",
+        "n_components",
+        "fid_c",
+        "fid_r",
+        "accuracy",
+        "n_test_images",
+        "fit_seconds",
+    ]
+    assert sweep.table[["reducer", "n_components"]].values.tolist() == [
+        ["nmf", 2],
+        ["nmf", 3],
+        ["kmeans", 2],
+        ["kmeans", 3],
+    ]
     assert calls[-1] == (16, 16) and len(calls) == 16
     assert set(sweep.per_class["class_index"]) == {0, 1, 3, 4}
     figure = sweep.figure()
@@ -186,11 +240,22 @@ def test_sweep_table_progress_and_figure(tiny_features):
 
 
 def test_smallest_n_components_meets_the_targets():
-    table = pd.DataFrame({
-        "reducer": ["nmf"] * 3 + ["pca"] * 3, "n_components": [5, 10, 15] * 2,
-        "fid_c": [0.7, 0.85, 0.9, 0.8, 0.95, 0.99], "fid_r": [0.3, 0.2, 0.1, 0.25, 0.1, 0.05],
-    })
-    sweep = FidelitySweep(table=table, per_class=pd.DataFrame(), model_accuracy=0.9, classes=(0,), top_k=5, random_state=0)
+    table = pd.DataFrame(
+        {
+            "reducer": ["nmf"] * 3 + ["pca"] * 3,
+            "n_components": [5, 10, 15] * 2,
+            "fid_c": [0.7, 0.85, 0.9, 0.8, 0.95, 0.99],
+            "fid_r": [0.3, 0.2, 0.1, 0.25, 0.1, 0.05],
+        }
+    )
+    sweep = FidelitySweep(
+        table=table,
+        per_class=pd.DataFrame(),
+        model_accuracy=0.9,
+        classes=(0,),
+        top_k=5,
+        random_state=0,
+    )
     assert sweep.smallest_n_components("nmf", fid_c=0.8) == 10
     assert sweep.smallest_n_components("nmf", fid_c=0.8, fid_r=0.15) == 15
     assert sweep.smallest_n_components("pca", fid_r=0.25) == 5
@@ -206,8 +271,13 @@ def test_sweep_from_images_runs_the_cnn_once_per_image(tiny):
     handle = tiny.features.register_forward_hook(lambda *args: calls.append(args[1][0].shape[0]))
     try:
         sweep = fidelity_sweep_images(
-            tiny, "features", _class_images([0, 1], 3, seed=5), _class_images([0, 1], 2, seed=6),
-            reducers=["pca"], n_components=[2], device="cpu",
+            tiny,
+            "features",
+            _class_images([0, 1], 3, seed=5),
+            _class_images([0, 1], 2, seed=6),
+            reducers=["pca"],
+            n_components=[2],
+            device="cpu",
         )
     finally:
         handle.remove()
@@ -219,21 +289,36 @@ def test_sweep_from_images_runs_the_cnn_once_per_image(tiny):
 def test_test_class_without_training_features_is_refused(tiny_features):
     extractor, train, test = tiny_features
     with pytest.raises(ValueError, match=r"classes \[2\] without training"):
-        fidelity_sweep(extractor.head, train, {2: test[0]}, reducers=["pca"], n_components=[2], device="cpu")
+        fidelity_sweep(
+            extractor.head, train, {2: test[0]}, reducers=["pca"], n_components=[2], device="cpu"
+        )
 
 
 def test_empty_test_class_is_refused(tiny_features):
     extractor, train, _ = tiny_features
     with pytest.raises(ValueError, match=r"test_features\[0\] is empty"):
-        fidelity_sweep(extractor.head, train, {0: torch.zeros(0, 4, 4, 6)}, reducers=["pca"], n_components=[2], device="cpu")
+        fidelity_sweep(
+            extractor.head,
+            train,
+            {0: torch.zeros(0, 4, 4, 6)},
+            reducers=["pca"],
+            n_components=[2],
+            device="cpu",
+        )
 
 
 @pytest.mark.parametrize(
     ("settings", "match"),
-    [({"reducers": ["svd"]}, "choose one or more of"), ({"n_components": []}, "positive ints"),
-     ({"n_components": [0, 5]}, "positive ints"), ({"top_k": 0}, "top_k=0")],
+    [
+        ({"reducers": ["svd"]}, "choose one or more of"),
+        ({"n_components": []}, "positive ints"),
+        ({"n_components": [0, 5]}, "positive ints"),
+        ({"top_k": 0}, "top_k=0"),
+    ],
 )
 def test_bad_sweep_settings_are_refused(tiny_features, settings, match):
     extractor, train, test = tiny_features
     with pytest.raises(ValueError, match=match):
-        fidelity_sweep(extractor.head, train, test, **{"reducers": ["pca"], "n_components": [2], **settings})
+        fidelity_sweep(
+            extractor.head, train, test, **{"reducers": ["pca"], "n_components": [2], **settings}
+        )

@@ -1,4 +1,5 @@
 """Figures: prototype rows, prototype grids, the paper's Figure 1."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -33,8 +34,13 @@ def _explanation(is_estimate: bool = False) -> SimpleNamespace:
     contributions = scores[:, None] * weights
     residual, bias = np.full(N_CLASSES, 0.25), np.full(N_CLASSES, -0.5)
     return SimpleNamespace(
-        logits=contributions.sum(axis=0) + residual + bias, concept_scores=scores, weights=weights,
-        contributions=contributions, residual=residual, bias=bias, is_estimate=is_estimate,
+        logits=contributions.sum(axis=0) + residual + bias,
+        concept_scores=scores,
+        weights=weights,
+        contributions=contributions,
+        residual=residual,
+        bias=bias,
+        is_estimate=is_estimate,
     )
 
 
@@ -79,7 +85,13 @@ def test_grid_has_one_row_per_concept():
 @pytest.mark.parametrize("is_estimate", [False, True])
 def test_local_explanation_renders_with_exact_and_estimated_weights(is_estimate):
     figure = render_local_explanation(
-        torch.rand(3, 24, 24), _explanation(is_estimate), 1, _concept_maps(), _gallery(), top_k=2, class_name="dog",
+        torch.rand(3, 24, 24),
+        _explanation(is_estimate),
+        1,
+        _concept_maps(),
+        _gallery(),
+        top_k=2,
+        class_name="dog",
         tile=TILE,
     )
     assert figure.mode == "RGB"
@@ -90,8 +102,13 @@ def test_local_explanation_renders_with_exact_and_estimated_weights(is_estimate)
 def test_local_explanation_grows_by_one_row_per_concept_and_one_line_for_estimates():
     def render(**options):
         return render_local_explanation(
-            np.zeros((24, 24, 3), dtype=np.uint8), options.pop("explanation", _explanation()), 0,
-            _concept_maps(), _gallery(), tile=TILE, **options,
+            np.zeros((24, 24, 3), dtype=np.uint8),
+            options.pop("explanation", _explanation()),
+            0,
+            _concept_maps(),
+            _gallery(),
+            tile=TILE,
+            **options,
         )
 
     assert render(top_k=3).height - render(top_k=2).height == TILE + 12
@@ -101,7 +118,9 @@ def test_local_explanation_grows_by_one_row_per_concept_and_one_line_for_estimat
 
 def test_local_explanation_handles_pca_maps_and_missing_prototypes():
     pca_maps = np.random.default_rng(2).normal(size=(1, 5, 5, N_COMPONENTS))
-    figure = render_local_explanation(np.zeros((24, 24, 3)), _explanation(), 2, pca_maps, None, tile=TILE)
+    figure = render_local_explanation(
+        np.zeros((24, 24, 3)), _explanation(), 2, pca_maps, None, tile=TILE
+    )
     assert figure.width > 0
 
 
@@ -112,6 +131,8 @@ def test_local_explanation_rejects_bad_inputs():
     with pytest.raises(ValueError, match="n_components"):
         render_local_explanation(image, _explanation(), 0, np.zeros((5, 5, N_COMPONENTS + 1)), None)
     with pytest.raises(TypeError, match="LocalExplanation"):
-        render_local_explanation(image, SimpleNamespace(logits=np.zeros(3)), 0, _concept_maps(), None)
+        render_local_explanation(
+            image, SimpleNamespace(logits=np.zeros(3)), 0, _concept_maps(), None
+        )
     with pytest.raises(ValueError, match="top_k"):
         render_local_explanation(image, _explanation(), 0, _concept_maps(), None, top_k=0)

@@ -43,7 +43,9 @@ def test_eager_passes_keep_working_across_calls_with_new_products():
     passes = HalsPasses(factor, delta=DELTA, use_graph=False)
     for seed in (1, 2, 3):
         A, B, _ = problem(seed)
-        assert passes.run(torch.from_numpy(A), torch.from_numpy(B), 10) == hals_sweeps(expected, A, B, 10)
+        assert passes.run(torch.from_numpy(A), torch.from_numpy(B), 10) == hals_sweeps(
+            expected, A, B, 10
+        )
     np.testing.assert_allclose(factor.numpy(), expected, rtol=1e-4, atol=1e-5)
 
 

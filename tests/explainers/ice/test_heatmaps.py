@@ -1,4 +1,5 @@
 """Heatmaps: min-max normalisation, PCA shift, upsampling, thresholding, highlighting."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,19 +24,25 @@ def test_it_min_max_normalises_a_hand_made_map():
 
 def test_it_normalises_a_map_whose_minimum_is_positive():
     # (x - 1) / (9 - 1): min-max, not division by the maximum.
-    np.testing.assert_allclose(concept_heatmap(np.array([[1.0, 5.0, 9.0]]), shift_negative=False), [[0, 0.5, 1]])
+    np.testing.assert_allclose(
+        concept_heatmap(np.array([[1.0, 5.0, 9.0]]), shift_negative=False), [[0, 0.5, 1]]
+    )
 
 
 def test_pca_shift_maps_negative_scores_onto_zero_to_one():
     pca_map = np.array([[-2.0, 0.0], [2.0, 6.0]])
-    np.testing.assert_allclose(concept_heatmap(pca_map, shift_negative=True), [[0, 0.25], [0.5, 1.0]])
+    np.testing.assert_allclose(
+        concept_heatmap(pca_map, shift_negative=True), [[0, 0.25], [0.5, 1.0]]
+    )
 
 
 def test_pca_shift_changes_nothing_for_non_negative_maps():
     # Min-max already subtracts the minimum: the documented equivalence.
     nmf_map = np.random.default_rng(0).uniform(0.5, 3.0, size=(5, 5))
     np.testing.assert_allclose(
-        concept_heatmap(nmf_map, shift_negative=True), concept_heatmap(nmf_map, shift_negative=False), atol=1e-6
+        concept_heatmap(nmf_map, shift_negative=True),
+        concept_heatmap(nmf_map, shift_negative=False),
+        atol=1e-6,
     )
 
 
@@ -52,7 +59,9 @@ def test_a_constant_map_gives_zeros_not_nan(value):
 
 
 def test_upsampling_gives_the_requested_size_and_stays_in_unit_range():
-    heatmap = concept_heatmap(np.random.default_rng(2).uniform(size=(5, 7)), shift_negative=False, size=(40, 56))
+    heatmap = concept_heatmap(
+        np.random.default_rng(2).uniform(size=(5, 7)), shift_negative=False, size=(40, 56)
+    )
     assert heatmap.shape == (40, 56)
     assert heatmap.min() >= 0 and heatmap.max() <= 1
 
@@ -84,7 +93,9 @@ def test_torch_and_numpy_inputs_agree_and_batches_match_single_maps():
 
 
 def test_resize_heatmap_keeps_a_uniform_map_uniform():
-    np.testing.assert_allclose(resize_heatmap(np.full((3, 3), 0.7), (9, 12)), np.full((9, 12), 0.7), atol=1e-6)
+    np.testing.assert_allclose(
+        resize_heatmap(np.full((3, 3), 0.7), (9, 12)), np.full((9, 12), 0.7), atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("bad", [np.array([[np.nan, 1.0]]), np.array([[np.inf, 1.0]])])
@@ -102,7 +113,9 @@ def test_it_rejects_bad_sizes(size):
 def test_mask_keeps_values_strictly_above_the_threshold():
     mask = concept_mask(np.array([[0.49, 0.5, 0.51, 1.0]]))
     np.testing.assert_array_equal(mask, [[False, False, True, True]])
-    np.testing.assert_array_equal(concept_mask(np.array([[0.2, 0.3]]), threshold=0.25), [[False, True]])
+    np.testing.assert_array_equal(
+        concept_mask(np.array([[0.2, 0.3]]), threshold=0.25), [[False, True]]
+    )
 
 
 def _left_half_heatmap(height: int = 8, width: int = 8) -> np.ndarray:
@@ -124,7 +137,9 @@ def test_highlight_draws_the_contour_just_outside_the_region():
     assert (shown[:, :4] == 100).all()  # inside untouched
     assert (shown[:, 4] == [1, 2, 3]).all()  # one-pixel line right of the region
     assert (shown[:, 5:] == 30).all()
-    wide = np.asarray(highlight_concept(image, _left_half_heatmap(), contour_color=(1, 2, 3), contour_width=2))
+    wide = np.asarray(
+        highlight_concept(image, _left_half_heatmap(), contour_color=(1, 2, 3), contour_width=2)
+    )
     assert (wide[:, 4:6] == [1, 2, 3]).all() and (wide[:, 6:] == 30).all()
 
 

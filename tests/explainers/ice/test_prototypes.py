@@ -1,4 +1,5 @@
 """Prototypes: the images with the highest concept score, per concept."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -62,4 +63,9 @@ def test_gallery_picks_top_images_and_their_normalised_heatmaps():
 
 def test_gallery_rejects_maps_that_do_not_match_the_images():
     with pytest.raises(ValueError, match="one map per image"):
-        prototype_gallery([np.zeros((4, 4, 3))] * 2, np.zeros((3, 2, 2, 1)), np.zeros((3, 1)), shift_negative=False)
+        prototype_gallery(
+            [np.zeros((4, 4, 3))] * 2,
+            np.zeros((3, 2, 2, 1)),
+            np.zeros((3, 1)),
+            shift_negative=False,
+        )

@@ -29,7 +29,15 @@ def test_value_range_is_min_and_max_and_propagates_nan(data, as_tensor):
 
 @pytest.mark.parametrize(
     "value, expected",
-    [(0.0, True), (1e38, True), (-0.0, False), (-1e-30, False), (np.inf, False), (-np.inf, False), (np.nan, False)],
+    [
+        (0.0, True),
+        (1e38, True),
+        (-0.0, False),
+        (-1e-30, False),
+        (np.inf, False),
+        (-np.inf, False),
+        (np.nan, False),
+    ],
 )
 def test_the_bit_check_accepts_only_finite_non_negative_values(data, value, expected):
     data[500, 2] = value
@@ -53,5 +61,7 @@ def test_read_only_input_is_used_without_a_warning():
         "X.setflags(write=False)\n"
         "make_reducer('nmf', 2, random_state=0, device='cpu').fit(X)\n"
     )
-    done = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", code], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-W", "error::UserWarning", "-c", code], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr

@@ -273,7 +273,9 @@ def test_nmf_transform_checks_values_of_new_data(value, activations):
     fitted = reducer("nmf").fit(activations)
     bad = activations[:100].copy()
     bad[40, 3] = value
-    with pytest.raises(ValueError, match="NaN or infinite" if value != -1.0 else "not non-negative"):
+    with pytest.raises(
+        ValueError, match="NaN or infinite" if value != -1.0 else "not non-negative"
+    ):
         fitted.transform(bad)
 
 

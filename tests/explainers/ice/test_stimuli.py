@@ -1,4 +1,5 @@
 """The study's sampling rules (DESIGN.md "The study, exactly"), checked against hand-made references."""
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -8,7 +9,9 @@ from explainers.ice import stimuli
 CLASS_NAMES = [f"class_{i:02d}" for i in range(30)]
 
 
-def _evidence(seed: int, n_test: int = 40, n_train: int = 12, n_components: int = 10) -> stimuli.ClassEvidence:
+def _evidence(
+    seed: int, n_test: int = 40, n_train: int = 12, n_components: int = 10
+) -> stimuli.ClassEvidence:
     rng = np.random.default_rng(seed)
     return stimuli.ClassEvidence(
         class_weights=rng.normal(size=n_components),
@@ -25,8 +28,12 @@ def test_it_draws_distinct_classes_from_the_dataset():
 
 def test_the_class_draw_depends_only_on_the_names_and_the_seed():
     shuffled = list(reversed(CLASS_NAMES))
-    assert stimuli.draw_classes(shuffled, 20, seed=3) == stimuli.draw_classes(CLASS_NAMES, 20, seed=3)
-    assert stimuli.draw_classes(CLASS_NAMES, 20, seed=3) != stimuli.draw_classes(CLASS_NAMES, 20, seed=4)
+    assert stimuli.draw_classes(shuffled, 20, seed=3) == stimuli.draw_classes(
+        CLASS_NAMES, 20, seed=3
+    )
+    assert stimuli.draw_classes(CLASS_NAMES, 20, seed=3) != stimuli.draw_classes(
+        CLASS_NAMES, 20, seed=4
+    )
 
 
 def test_too_few_classes_is_an_error_with_the_counts():
@@ -85,8 +92,13 @@ def test_too_few_training_images_for_the_prototypes_is_an_error():
 def test_a_trial_follows_the_rules():
     evidence = _evidence(1)
     trial = stimuli.plan_trial(
-        position=0, phase="training", class_name="a", seed=7, class_weights=evidence.class_weights,
-        test_scores=evidence.test_scores, train_scores=evidence.train_scores,
+        position=0,
+        phase="training",
+        class_name="a",
+        seed=7,
+        class_weights=evidence.class_weights,
+        test_scores=evidence.test_scores,
+        train_scores=evidence.train_scores,
     )
     top5 = sorted(range(10), key=lambda i: -evidence.class_weights[i])[:5]
     assert [c.concept for c in trial.candidates] == top5
@@ -108,8 +120,13 @@ def test_the_target_is_drawn_among_all_candidates_across_seeds():
     targets, images = set(), set()
     for seed in range(60):
         trial = stimuli.plan_trial(
-            position=0, phase="test", class_name="a", seed=seed, class_weights=evidence.class_weights,
-            test_scores=evidence.test_scores, train_scores=evidence.train_scores,
+            position=0,
+            phase="test",
+            class_name="a",
+            seed=seed,
+            class_weights=evidence.class_weights,
+            test_scores=evidence.test_scores,
+            train_scores=evidence.train_scores,
         )
         targets.add(trial.target_concept)
         images.add((trial.target_concept, trial.target_image))
@@ -129,7 +146,9 @@ def test_a_set_has_five_training_then_fifteen_test_trials_and_rebuilds_identical
 
 def test_missing_evidence_names_the_classes():
     with pytest.raises(ValueError, match="class_01"):
-        stimuli.plan_trials(["class_00", "class_01"], {"class_00": _evidence(0)}, seed=0, n_training=1)
+        stimuli.plan_trials(
+            ["class_00", "class_01"], {"class_00": _evidence(0)}, seed=0, n_training=1
+        )
 
 
 def test_a_set_needs_at_least_one_test_trial():

@@ -1,4 +1,5 @@
 """The built-in synthetic part dataset: vocabulary, rendering and masks, files on disk, determinism."""
+
 from __future__ import annotations
 
 import colorsys
@@ -30,12 +31,18 @@ SMALL = {"n_classes": 3, "per_class": (2, 1, 1), "size": 64, "workers": 1}
 
 
 def _tree_bytes(root: Path) -> dict[str, bytes]:
-    return {path.relative_to(root).as_posix(): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
 def small_dataset(tmp_path_factory) -> Path:
-    return make_synthetic_dataset(tmp_path_factory.mktemp("synthetic") / "data", seed=3, **SMALL).path
+    return make_synthetic_dataset(
+        tmp_path_factory.mktemp("synthetic") / "data", seed=3, **SMALL
+    ).path
 
 
 # --- vocabulary and classes ---------------------------------------------------------------------
@@ -124,9 +131,14 @@ def test_masks_are_non_empty_disjoint_and_only_for_parts_present():
         rendered = render_image(definition.parts, size=64, seed=index)
         masks = rendered.part_masks()
         assert set(masks) == set(definition.parts)
-        assert all(mask.shape == (64, 64) and mask.dtype == bool and mask.sum() >= 20 for mask in masks.values())
+        assert all(
+            mask.shape == (64, 64) and mask.dtype == bool and mask.sum() >= 20
+            for mask in masks.values()
+        )
         assert sum(mask.astype(int) for mask in masks.values()).max() == 1
-        assert set(np.unique(rendered.labels)) == {0} | {PART_IDS[name] for name in definition.parts}
+        assert set(np.unique(rendered.labels)) == {0} | {
+            PART_IDS[name] for name in definition.parts
+        }
 
 
 def test_parts_stay_inside_their_placement_disc_at_any_rotation():
@@ -173,7 +185,11 @@ def test_same_seed_gives_byte_identical_files_and_another_seed_differs(tmp_path,
 
 
 def test_worker_count_does_not_change_a_byte(tmp_path):
-    arguments = {"n_classes": 2, "per_class": (30, 2, 2), "size": 64}  # 68 images: enough for the pool
+    arguments = {
+        "n_classes": 2,
+        "per_class": (30, 2, 2),
+        "size": 64,
+    }  # 68 images: enough for the pool
     serial = make_synthetic_dataset(tmp_path / "serial", seed=1, workers=1, **arguments)
     parallel = make_synthetic_dataset(tmp_path / "parallel", seed=1, workers=2, **arguments)
     assert parallel.workers == 2
@@ -181,7 +197,9 @@ def test_worker_count_does_not_change_a_byte(tmp_path):
 
 
 def test_more_images_or_classes_keep_the_existing_ones(tmp_path, small_dataset):
-    bigger = make_synthetic_dataset(tmp_path / "bigger", seed=3, n_classes=4, per_class=(3, 1, 2), size=64, workers=1)
+    bigger = make_synthetic_dataset(
+        tmp_path / "bigger", seed=3, n_classes=4, per_class=(3, 1, 2), size=64, workers=1
+    )
     small, large = _tree_bytes(small_dataset), _tree_bytes(bigger.path)
     shared = [name for name in small if name != "metadata.json"]
     assert all(large[name] == small[name] for name in shared)
@@ -204,7 +222,11 @@ def test_metadata_matches_the_files(small_dataset):
     assert metadata["seed"] == 3 and metadata["size"] == 64
     assert metadata["class_parts"] == {d.name: list(d.parts) for d in CLASSES[:3]}
     assert metadata["splits"] == {"train": 6, "val": 3, "test": 3}
-    on_disk = sorted(p.relative_to(small_dataset).as_posix() for s in ("train", "val", "test") for p in (small_dataset / s).rglob("*.png"))
+    on_disk = sorted(
+        p.relative_to(small_dataset).as_posix()
+        for s in ("train", "val", "test")
+        for p in (small_dataset / s).rglob("*.png")
+    )
     assert sorted(record["path"] for record in metadata["images"]) == on_disk
     for record in metadata["images"]:
         assert record["parts"] == metadata["class_parts"][record["class"]]
@@ -267,7 +289,9 @@ def test_a_different_dataset_is_not_overwritten_without_force(tmp_path, small_da
     assert read_metadata(target)["seed"] == 3
     replaced = make_synthetic_dataset(target, seed=5, force=True, **SMALL)
     assert not replaced.reused and read_metadata(target)["seed"] == 5
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no staging or retired copies left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "data"
+    ]  # no staging or retired copies left
 
 
 def test_unrelated_files_are_refused_and_an_empty_directory_is_used(tmp_path):
@@ -298,12 +322,16 @@ def test_an_interrupted_run_leaves_nothing_that_looks_like_a_dataset(tmp_path, m
 
 def test_progress_reports_every_image(tmp_path):
     seen: list[tuple[int, int]] = []
-    make_synthetic_dataset(tmp_path / "data", progress=lambda done, total: seen.append((done, total)), **SMALL)
+    make_synthetic_dataset(
+        tmp_path / "data", progress=lambda done, total: seen.append((done, total)), **SMALL
+    )
     assert seen[-1] == (12, 12) and all(total == 12 for _, total in seen)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
 
 
 def test_importing_the_package_pulls_in_neither_django_nor_torch():
     code = "import sys, explainers.ice.synthetic; print('django' in sys.modules, 'torch' in sys.modules)"
-    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert output.split() == ["False", "False"]

@@ -1,4 +1,5 @@
 """train_classifier: training, checkpoints, resuming, bad input, and the accuracy bar."""
+
 from __future__ import annotations
 
 import hashlib
@@ -17,7 +18,11 @@ from explainers.ice.classifiers import load_classifier
 from explainers.ice.image_folders import dataset_content_hash, scan_split, split_holdout
 from explainers.ice.training import train_classifier
 
-COLOURS = {"blue_triangle": (30, 30, 220), "green_square": (30, 200, 30), "red_circle": (220, 30, 30)}
+COLOURS = {
+    "blue_triangle": (30, 30, 220),
+    "green_square": (30, 200, 30),
+    "red_circle": (220, 30, 30),
+}
 FAST = {"epochs": 1, "batch_size": 8, "workers": 0, "progress": False}
 
 
@@ -34,7 +39,9 @@ def _draw(name: str, index: int, size: int) -> Image.Image:
     return image
 
 
-def make_shapes(root: Path, *, per_class: int = 6, size: int = 32, splits=("train", "test")) -> Path:
+def make_shapes(
+    root: Path, *, per_class: int = 6, size: int = 32, splits=("train", "test")
+) -> Path:
     """3 classes of coloured shapes: a tiny ImageFolder tree."""
     for split in splits:
         for name in COLOURS:
@@ -52,8 +59,14 @@ def shapes(tmp_path) -> Path:
 
 @pytest.mark.parametrize("in_memory", [True, False])
 def test_one_epoch_writes_a_checkpoint_load_classifier_reads(shapes, tmp_path, in_memory):
-    result = train_classifier(shapes, out=tmp_path / "m.pt", input_size=32, in_memory=in_memory, **FAST)
-    assert result.checkpoint == tmp_path / "m.pt" and result.epochs == 1 and 0 <= result.test_accuracy <= 1
+    result = train_classifier(
+        shapes, out=tmp_path / "m.pt", input_size=32, in_memory=in_memory, **FAST
+    )
+    assert (
+        result.checkpoint == tmp_path / "m.pt"
+        and result.epochs == 1
+        and 0 <= result.test_accuracy <= 1
+    )
     assert (result.test_split, result.n_train, result.n_test) == ("test", 18, 18)
     model = load_classifier(None, result.checkpoint)
     meta = model.icelab_meta
@@ -75,11 +88,15 @@ def _accuracy(model, folder: Path) -> float:
     with torch.no_grad():
         batch = torch.stack([transform(Image.open(p).convert("RGB")) for p in paths])
         predicted = model(batch).argmax(1).tolist()
-    return sum(names[i] == p.parent.name for i, p in zip(predicted, paths, strict=True)) / len(paths)
+    return sum(names[i] == p.parent.name for i, p in zip(predicted, paths, strict=True)) / len(
+        paths
+    )
 
 
 @pytest.mark.parametrize("in_memory", [True, False])
-def test_resume_continues_and_matches_an_uninterrupted_run(shapes, tmp_path, in_memory, monkeypatch):
+def test_resume_continues_and_matches_an_uninterrupted_run(
+    shapes, tmp_path, in_memory, monkeypatch
+):
     args = {**FAST, "epochs": 2, "in_memory": in_memory}
     uninterrupted = train_classifier(shapes, out=tmp_path / "full.pt", **args)
 
@@ -103,9 +120,13 @@ def test_resume_continues_and_matches_an_uninterrupted_run(shapes, tmp_path, in_
     assert resumed.test_accuracy == uninterrupted.test_accuracy
 
     mtime = (tmp_path / "cut.pt").stat().st_mtime_ns
-    monkeypatch.setattr(training, "scan_split", lambda *a, **k: pytest.fail("a finished run re-read the images"))
+    monkeypatch.setattr(
+        training, "scan_split", lambda *a, **k: pytest.fail("a finished run re-read the images")
+    )
     again = train_classifier(shapes, out=tmp_path / "cut.pt", **args)
-    assert (tmp_path / "cut.pt").stat().st_mtime_ns == mtime  # finished: nothing retrained or rewritten
+    assert (
+        tmp_path / "cut.pt"
+    ).stat().st_mtime_ns == mtime  # finished: nothing retrained or rewritten
     assert again.test_accuracy == resumed.test_accuracy and again.resumed_from == 2
 
 
@@ -115,14 +136,18 @@ def test_resume_with_other_settings_is_refused(shapes, tmp_path):
         train_classifier(shapes, out=tmp_path / "m.pt", **{**FAST, "epochs": 2})
     with pytest.raises(ValueError, match="'icelab_resnet', not arch='squeezenet1_1'"):
         train_classifier(shapes, out=tmp_path / "m.pt", arch="squeezenet1_1", **FAST)
-    restarted = train_classifier(shapes, out=tmp_path / "m.pt", resume=False, **{**FAST, "epochs": 2})
+    restarted = train_classifier(
+        shapes, out=tmp_path / "m.pt", resume=False, **{**FAST, "epochs": 2}
+    )
     assert restarted.epochs == 2 and restarted.resumed_from == 0
 
 
 def test_checkpoint_of_another_arch_as_weights_names_both(shapes, tmp_path):
     first = train_classifier(shapes, out=tmp_path / "m.pt", **FAST)
     with pytest.raises(ValueError) as caught:
-        train_classifier(shapes, out=tmp_path / "other.pt", arch="resnet18", weights=first.checkpoint, **FAST)
+        train_classifier(
+            shapes, out=tmp_path / "other.pt", arch="resnet18", weights=first.checkpoint, **FAST
+        )
     assert "icelab_resnet" in str(caught.value) and "resnet18" in str(caught.value)
 
 
@@ -144,13 +169,21 @@ def test_fine_tuning_cached_torchvision_weights_replaces_the_head(shapes, tmp_pa
     cached = tmp_path / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
     cached.parent.mkdir(parents=True)
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), cached)
-    result = train_classifier(shapes, out=tmp_path / "m.pt", arch="resnet18", weights="IMAGENET1K_V1",
-                              input_size=32, **FAST)
+    result = train_classifier(
+        shapes,
+        out=tmp_path / "m.pt",
+        arch="resnet18",
+        weights="IMAGENET1K_V1",
+        input_size=32,
+        **FAST,
+    )
     model = load_classifier("resnet18", result.checkpoint)
     assert model.fc.out_features == 3 and model.icelab_meta["class_names"] == sorted(COLOURS)
     # ImageNet preprocessing resizes to 256 before a 224 crop; at 32 px that ratio gives 37.
     assert (model.icelab_meta["input_size"], model.icelab_meta["resize_size"]) == (32, 37)
-    assert read_checkpoint(result.checkpoint)["training"]["settings"]["lr"] == 0.01  # the fine-tuning default
+    assert (
+        read_checkpoint(result.checkpoint)["training"]["settings"]["lr"] == 0.01
+    )  # the fine-tuning default
 
 
 def test_corrupt_images_are_skipped_and_reported(shapes, tmp_path):
@@ -209,29 +242,42 @@ def test_dataset_content_hash_follows_the_documented_recipe(tmp_path):
 
 def test_progress_callback_sees_every_step(shapes, tmp_path):
     seen = []
-    train_classifier(shapes, out=tmp_path / "m.pt", **{**FAST, "epochs": 2, "progress": seen.append})
+    train_classifier(
+        shapes, out=tmp_path / "m.pt", **{**FAST, "epochs": 2, "progress": seen.append}
+    )
     assert [(s.epoch, s.step) for s in seen] == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]
     assert seen[-1].fraction == 1.0 and seen[0].steps == 3
 
 
 def test_bad_arguments_are_named(shapes, tmp_path):
-    for kwargs, name in (({"epochs": 0}, "epochs"), ({"batch_size": -1}, "batch_size"), ({"lr": -0.1}, "lr")):
+    for kwargs, name in (
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": -1}, "batch_size"),
+        ({"lr": -0.1}, "lr"),
+    ):
         with pytest.raises(ValueError, match=name):
             train_classifier(shapes, out=tmp_path / "m.pt", **{**FAST, **kwargs})
 
 
 def test_streaming_through_worker_processes(shapes, tmp_path):
-    result = train_classifier(shapes, out=tmp_path / "m.pt", **{**FAST, "workers": 1, "in_memory": False})
-    assert result.n_train == 18 and read_checkpoint(result.checkpoint)["training"]["in_memory"] is False
+    result = train_classifier(
+        shapes, out=tmp_path / "m.pt", **{**FAST, "workers": 1, "in_memory": False}
+    )
+    assert (
+        result.n_train == 18
+        and read_checkpoint(result.checkpoint)["training"]["in_memory"] is False
+    )
 
 
 def test_batch_colour_jitter_matches_torchvision():
     x = 0.3 + 0.4 * torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     factors = torch.tensor([[0.9, 1.1, 1.0], [1.1, 0.9, 0.95], [1.0, 1.0, 1.1], [0.95, 1.05, 0.9]])
-    reference = torch.stack([
-        TF.adjust_saturation(TF.adjust_contrast(TF.adjust_brightness(x[i], b), c), s)
-        for i, (b, c, s) in enumerate(factors.tolist())
-    ])
+    reference = torch.stack(
+        [
+            TF.adjust_saturation(TF.adjust_contrast(TF.adjust_brightness(x[i], b), c), s)
+            for i, (b, c, s) in enumerate(factors.tolist())
+        ]
+    )
     torch.testing.assert_close(augmentation._jitter(x, factors), reference, rtol=0, atol=1e-5)
 
 
@@ -242,14 +288,19 @@ def test_batch_crops_follow_the_random_resized_crop_ranges(monkeypatch):
     monkeypatch.setattr(augmentation, "JITTER", 0.0)
     size = 40
     ramp = torch.arange(size, dtype=torch.float32) / (size - 1)
-    image = torch.stack([ramp.expand(size, size), ramp.view(-1, 1).expand(size, size), torch.zeros(size, size)])
+    image = torch.stack(
+        [ramp.expand(size, size), ramp.view(-1, 1).expand(size, size), torch.zeros(size, size)]
+    )
     images = (image * 255).round().to(torch.uint8).expand(200, 3, size, size)
     meta = {"input_size": size, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}
     out = augment_batch(images, meta, torch.Generator().manual_seed(0))
     inner = slice(2, size - 2)  # bilinear sampling of a ramp is exact away from the border
     slope_x = (out[:, 0, inner, -3] - out[:, 0, inner, 2]).mean(1) / (size - 5)
     slope_y = (out[:, 1, -3, inner] - out[:, 1, 2, inner]).mean(1) / (size - 5)
-    width, height = slope_x.abs() * (size - 1), slope_y * (size - 1)  # box sides as fractions of the image
+    width, height = (
+        slope_x.abs() * (size - 1),
+        slope_y * (size - 1),
+    )  # box sides as fractions of the image
     area, ratio = width * height, width / height
     assert area.min() > 0.74 and area.max() < 1.01 and ratio.min() > 0.89 and ratio.max() < 1.11
     assert 60 < int((slope_x < 0).sum()) < 140  # about half the images are flipped
@@ -260,22 +311,33 @@ def test_small_synthetic_configuration_is_learned(tmp_path):
     """4 synthetic classes with disjoint parts at 64 px, 80 training images each: far above
     chance (25%) in 8 short epochs (measured 79%; the 95% bar is the slow test's)."""
     synthetic = pytest.importorskip("explainers.ice.synthetic")
-    classes = ("bird", "night_sky", "planet", "robot")  # eye+beak, crescent+star, ring+spots, antenna+checker+zigzag
+    classes = (
+        "bird",
+        "night_sky",
+        "planet",
+        "robot",
+    )  # eye+beak, crescent+star, ring+spots, antenna+checker+zigzag
     for split, count in (("train", 80), ("test", 30)):
         for class_index, name in enumerate(classes):
             folder = tmp_path / "data" / split / name
             folder.mkdir(parents=True)
             for index in range(count):
                 seed = synthetic.image_seed(0, split, class_index, index)
-                rendered = synthetic.render_image(synthetic.CLASSES_BY_NAME[name].parts, size=64, seed=seed)
+                rendered = synthetic.render_image(
+                    synthetic.CLASSES_BY_NAME[name].parts, size=64, seed=seed
+                )
                 Image.fromarray(rendered.image).save(folder / f"{index:03d}.png")
-    result = train_classifier(tmp_path / "data", out=tmp_path / "m.pt", epochs=8, batch_size=16, workers=0, progress=False)
+    result = train_classifier(
+        tmp_path / "data", out=tmp_path / "m.pt", epochs=8, batch_size=16, workers=0, progress=False
+    )
     assert result.test_accuracy >= 0.65, result
 
 
 def _synthetic(tmp_path_factory, name: str, **kwargs) -> Path:
     synthetic = pytest.importorskip("explainers.ice.synthetic")
-    return synthetic.make_synthetic_dataset(tmp_path_factory.mktemp(name) / "data", seed=0, **kwargs).path
+    return synthetic.make_synthetic_dataset(
+        tmp_path_factory.mktemp(name) / "data", seed=0, **kwargs
+    ).path
 
 
 @pytest.mark.slow
@@ -283,5 +345,7 @@ def test_full_synthetic_dataset_reaches_95_percent(tmp_path_factory):
     # The time budget (5 minutes on 2 cores) is a benchmark figure in docs/PERFORMANCE.md,
     # never a timed assertion: a shared CI machine would make it flaky.
     data = _synthetic(tmp_path_factory, "synthetic20")
-    result = train_classifier(data, out=tmp_path_factory.getbasetemp() / "synthetic20.pt", seed=0, progress=False)
+    result = train_classifier(
+        data, out=tmp_path_factory.getbasetemp() / "synthetic20.pt", seed=0, progress=False
+    )
     assert result.test_accuracy >= 0.95, result
