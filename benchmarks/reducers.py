@@ -38,6 +38,7 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from explainers.ice.devices import resolve_device  # noqa: E402
+from explainers.ice.files import atomic_write_text  # noqa: E402
 from explainers.ice.reducers import KMeansReducer, NMFReducer, PCAReducer, solvers  # noqa: E402
 from explainers.ice.reducers import _arrays as xp  # noqa: E402
 
@@ -376,9 +377,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     text = json.dumps(report, indent=2)
     print(text)
     if args.out is not None:
-        temporary = args.out.with_suffix(args.out.suffix + ".tmp")
-        temporary.write_text(text + "\n")
-        temporary.replace(args.out)
+        atomic_write_text(args.out, text + "\n")
     return report
 
 

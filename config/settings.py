@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "icelab",
+    "jobs",
     "explainers",
     "studies",
     "analysis",
@@ -102,7 +103,14 @@ CELERY_RESULT_BACKEND = envstr("CELERY_RESULT_BACKEND", "")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_ROUTES = {"explainers.tasks.*": {"queue": envstr("ICELAB_GPU_QUEUE", "gpu")}}
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+# Job kinds registered for the gpu route go to this queue; run GPU workers with `-Q gpu`.
+ICELAB_GPU_QUEUE = envstr("ICELAB_GPU_QUEUE", "gpu")
+# A running job beats every ICELAB_JOB_HEARTBEAT_SECONDS; one silent for ICELAB_JOB_STALE_SECONDS
+# is taken to have lost its worker and is run again, up to ICELAB_JOB_MAX_ATTEMPTS times.
+ICELAB_JOB_HEARTBEAT_SECONDS = envint("ICELAB_JOB_HEARTBEAT_SECONDS", "30")
+ICELAB_JOB_STALE_SECONDS = envint("ICELAB_JOB_STALE_SECONDS", "300")
+ICELAB_JOB_MAX_ATTEMPTS = envint("ICELAB_JOB_MAX_ATTEMPTS", "3")
 
 LOGGING = {
     "version": 1,

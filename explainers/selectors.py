@@ -9,7 +9,9 @@ from typing import Any
 from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 
-from .models import Dataset, ExplainerRun, RunStatus, StimulusSet, Trial
+from icelab.errors import ServiceError
+
+from .models import Dataset, ExplainerRun, RunStatus, Scenario, StimulusSet, Trial
 
 SPLITS = ("train", "val", "test")
 
@@ -22,6 +24,16 @@ def folder_class_names(path: str | Path) -> list[str]:
     return sorted(
         entry.name for entry in train.iterdir() if entry.is_dir() and not entry.name.startswith(".")
     )
+
+
+def scenario_by_id_or_name(*, value: str) -> Scenario:
+    """A scenario by id or by name; the error lists the scenarios there are."""
+    scenario = Scenario.objects.filter(pk=int(value)).first() if value.isdigit() else None
+    scenario = scenario or Scenario.objects.filter(name=value).first()
+    if scenario is None:
+        names = ", ".join(f"{s.pk}: {s.name}" for s in Scenario.objects.all()[:10]) or "none yet"
+        raise ServiceError(f"no scenario {value!r}; existing scenarios: {names}.")
+    return scenario
 
 
 def dataset_image_paths(*, dataset: Dataset, split: str, class_name: str) -> list[Path]:

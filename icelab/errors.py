@@ -17,7 +17,11 @@ class ServiceError(ValidationError):
 
 
 def error_message(error: BaseException) -> str:
-    """The text of ``error``: every message of a validation error joined, else ``str(error)``."""
+    """The text of ``error``: a validation error's messages joined by "; ", else "Type: text".
+
+    A validation error speaks to the user as it is; any other error keeps its type, since
+    "KeyError: 'x'" says more than "'x'".
+    """
     if isinstance(error, ValidationError):
         return "; ".join(error.messages)
-    return str(error) or type(error).__name__
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

@@ -1,7 +1,7 @@
-"""The researcher's admin: datasets, classifiers, scenarios, explainers, stimulus sets, jobs.
+"""The researcher's admin: datasets, classifiers, scenarios, explainers, stimulus sets.
 
 Admin classes only collect input and call one service or submit one job
-(:mod:`explainers.jobs`); long work never runs inside a request.
+(:mod:`jobs`); long work never runs inside a request.
 """
 
-from . import datasets, explainer_runs, jobs, stimulus_sets  # noqa: F401  (registers the ModelAdmins)
+from . import datasets, explainer_runs, stimulus_sets  # noqa: F401  (registers the ModelAdmins)

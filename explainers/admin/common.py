@@ -7,8 +7,10 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from ..jobs import job_submit
-from ..models import Job
+from icelab.errors import error_message
+from jobs.models import Job
+from jobs.services import job_submit
+
 from ..selectors import stored_file_url
 
 
@@ -21,12 +23,12 @@ def submit_jobs(
         try:
             jobs.append(job_submit(kind=kind, params=params))
         except ValidationError as error:
-            modeladmin.message_user(request, "; ".join(error.messages), messages.ERROR)
+            modeladmin.message_user(request, error_message(error), messages.ERROR)
     if jobs:
         links = format_html_join(
             ", ",
             '<a href="{}">job {}</a>',
-            ((reverse("admin:explainers_job_change", args=[job.pk]), job.pk) for job in jobs),
+            ((reverse("admin:jobs_job_change", args=[job.pk]), job.pk) for job in jobs),
         )
         modeladmin.message_user(
             request,

@@ -10,6 +10,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from icelab.errors import error_message
+
 from .. import services
 from ..models import StimulusSet, Trial
 from ..selectors import stimulus_set_trials, trial_display
@@ -122,7 +124,7 @@ class StimulusSetAdmin(admin.ModelAdmin):
             try:
                 services.stimulus_set_freeze(stimulus_set=stimulus_set)
             except ValidationError as error:
-                self.message_user(request, "; ".join(error.messages), messages.ERROR)
+                self.message_user(request, error_message(error), messages.ERROR)
             else:
                 self.message_user(
                     request, f"Stimulus set {stimulus_set.pk} is frozen.", messages.SUCCESS

@@ -8,16 +8,17 @@ image subsamples? See docs/alignment.md for the definitions and results.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
 from .alignment import align_concepts, alignment_summary, concept_stability
+from .explainer import reducer_concept_maps
+from .features import float_tensor_view
+from .progress import Progress, report_count
 from .reducers import make_reducer
-
-ProgressCallback = Callable[[int, int], None]
 
 
 def fit_class_reducer(
@@ -35,12 +36,11 @@ def fit_class_reducer(
 
 
 def concept_maps_of(reducer: object, activations: np.ndarray | torch.Tensor) -> np.ndarray:
-    """Concept score maps S of shape (n, h, w, c') for activations (n, h, w, c)."""
-    n, h, w, c = activations.shape
-    scores = reducer.transform(
-        np.ascontiguousarray(np.asarray(activations).reshape(-1, c), dtype=np.float32)
+    """Concept score maps S of shape (n, h, w, c') for activations (n, h, w, c), as numpy."""
+    tensor = (
+        activations if isinstance(activations, torch.Tensor) else float_tensor_view(activations)
     )
-    return np.asarray(scores).reshape(n, h, w, -1)
+    return reducer_concept_maps(reducer, tensor).cpu().numpy()
 
 
 def alignment_sweep(
@@ -53,7 +53,7 @@ def alignment_sweep(
     n_components: Iterable[int] = range(5, 55, 5),
     random_state: int | None = 0,
     device: str = "auto",
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Align every concept of every class's explainer with the class's part masks.
 
@@ -91,8 +91,7 @@ def alignment_sweep(
                 )
                 rows.append(table.assign(reducer=name, n_components=k, class_index=g))
                 done += 1
-                if progress is not None:
-                    progress(done, total)
+                report_count(progress, done, total, "alignment fits")
     concepts = pd.concat(rows, ignore_index=True)
     return concepts, summarise_alignment(concepts)
 

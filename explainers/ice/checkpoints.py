@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import platform
-import secrets
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -31,6 +30,8 @@ from typing import Any
 
 import torch
 import torchvision
+
+from .files import atomic_file
 
 CHECKPOINT_FORMAT = "icelab-classifier"
 CHECKPOINT_VERSION = 1
@@ -61,19 +62,8 @@ def library_versions() -> dict[str, str]:
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    # os.open with 0o666 lets the umask decide the permissions, as for any new file (mkstemp forces 0o600)
-    handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(obj, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # also on KeyboardInterrupt: never leave a half-written file behind
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "wb") as stream:
+        torch.save(obj, stream)
     return path
 
 

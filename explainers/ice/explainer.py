@@ -270,17 +270,8 @@ class ConceptExplainer:
         """Concept maps S of shape (n, h, w, n_components) for activations (n, h, w, c)."""
         self._check_fitted()
         activations = check_activations(activations, self.n_features_in_)
-        n, h, w, c = activations.shape
-        parts = [
-            self.reducer_.transform(batch.to(self.device_).reshape(-1, c)).reshape(
-                batch.shape[0], h, w, -1
-            )
-            for batch in activations.split(self.batch_size)
-        ]
-        return (
-            torch.cat(parts)
-            if parts
-            else torch.empty((0, h, w, self._components.shape[0]), device=self.device_)
+        return reducer_concept_maps(
+            self.reducer_, activations, batch_size=self.batch_size, device=self.device_
         )
 
     def concept_scores_from_features(self, activations: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -396,6 +387,29 @@ class ConceptExplainer:
 
 
 @torch.no_grad()
+def reducer_concept_maps(
+    reducer: object,
+    activations: torch.Tensor,
+    *,
+    batch_size: int = 64,
+    device: torch.device | None = None,
+) -> torch.Tensor:
+    """Concept maps S, shape (n, h, w, c'), of activations (n, h, w, c) under a fitted reducer.
+
+    Batch by batch on ``device`` (default: the reducer's), so a large class never needs
+    its whole (n·h·w, c') score matrix at once beside the activations.
+    """
+    device = device or getattr(reducer, "device_", activations.device)
+    n, h, w, c = activations.shape
+    parts = [
+        reducer.transform(batch.to(device).reshape(-1, c)).reshape(batch.shape[0], h, w, -1)
+        for batch in activations.split(batch_size)
+    ]
+    if parts:
+        return torch.cat(parts)
+    return torch.empty((0, h, w, reducer.components_.shape[0]), device=device)
+
+
 def approximate_logits(
     head: Head,
     reducer: object,

@@ -37,8 +37,7 @@ import torch
 
 from .classifiers import classifier_meta, eval_transform
 from .images import DecodedBatches, images_content_hash
-
-ProgressCallback = Callable[[int, int], None]
+from .progress import Progress, report_count
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ class FeatureBank:
         class_name: str,
         paths: Sequence[str | Path],
         *,
-        progress: ProgressCallback | None = None,
+        progress: Progress | None = None,
     ) -> ClassFeatures:
         """The class's activations, extracted on first use and read from disk afterwards."""
         if not paths:
@@ -154,7 +153,7 @@ class FeatureBank:
         split: str,
         class_name: str,
         paths: list[Path],
-        progress: ProgressCallback | None,
+        progress: Progress | None,
     ) -> None:
         directory.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
@@ -191,7 +190,7 @@ class FeatureBank:
             shutil.rmtree(staging, ignore_errors=True)
 
     @torch.no_grad()
-    def _run_model(self, paths: list[Path], progress: ProgressCallback | None):
+    def _run_model(self, paths: list[Path], progress: Progress | None):
         batches = DecodedBatches(
             paths, self.transform, batch_size=self.batch_size, workers=self.workers
         )
@@ -207,8 +206,7 @@ class FeatureBank:
             )
             kept.extend(int(i) for i in indices)
             done += len(indices)
-            if progress is not None:
-                progress(done, len(paths))
+            report_count(progress, done, len(paths), "images through the model")
         return rows, kept
 
     def _read(

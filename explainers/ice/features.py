@@ -14,15 +14,14 @@ re-runs the rest of the network from given activations.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from .devices import resolve_device
-
-ProgressCallback = Callable[[int, int | None], None]
+from .progress import Progress, report_count
 
 # Modules that leave the pooled vector unchanged in eval mode (dropout is off).
 _PASS_THROUGH = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Flatten)
@@ -206,7 +205,7 @@ class FeatureExtractor:
         self,
         batches: Iterable[torch.Tensor | Sequence],
         *,
-        progress: ProgressCallback | None = None,
+        progress: Progress | None = None,
         out_device: str | torch.device | None = None,
     ) -> torch.Tensor:
         """Activations for every image of an iterable of batches, concatenated.
@@ -215,7 +214,7 @@ class FeatureExtractor:
         ----------
         batches : iterable of tensors of shape (b, 3, H, W), or of ``(images, labels)``
             pairs as a ``DataLoader`` yields.
-        progress : called as ``progress(batches_done, total_batches_or_None)``.
+        progress : ``progress(fraction, step)`` after each batch (see :mod:`explainers.ice.progress`).
         out_device : where the result is gathered (default: the extractor's device);
             ``"cpu"`` keeps GPU memory free for large classes.
 
@@ -229,8 +228,7 @@ class FeatureExtractor:
         for done, batch in enumerate(batches, start=1):
             images = batch[0] if isinstance(batch, list | tuple) else batch
             parts.append(self(images).to(target))
-            if progress is not None:
-                progress(done, total)
+            report_count(progress, done, total, "feature batches")
         if not parts:
             raise ValueError("batches is empty; pass at least one batch of images (n, 3, H, W).")
         return torch.cat(parts)

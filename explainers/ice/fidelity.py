@@ -19,7 +19,7 @@ Everything runs on precomputed activations, so the CNN runs once.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,11 +30,11 @@ from matplotlib.figure import Figure
 from .devices import resolve_device
 from .explainer import approximate_logits
 from .features import FeatureExtractor, Head, check_activations
+from .progress import Progress, report_count
 
 DEFAULT_REDUCERS = ("nmf", "pca", "kmeans")
 DEFAULT_N_COMPONENTS = tuple(range(5, 55, 5))
 DEFAULT_EPSILON = 1e-8
-ProgressCallback = Callable[[int, int], None]
 _TABLE_COLUMNS = [
     "reducer",
     "n_components",
@@ -112,6 +112,17 @@ class FidelitySweep:
         return figure
 
 
+def regression_fidelity(
+    original: np.ndarray | torch.Tensor,
+    approximate: np.ndarray | torch.Tensor,
+    *,
+    epsilon: float = DEFAULT_EPSILON,
+) -> float:
+    """Fid_r of one class: Σ|F(i)_g − F̂_g(i)| / (Σ|F(i)_g| + ε) over its images, both shape (n,)."""
+    F, F_hat = (np.asarray(_cpu(x), dtype=np.float64) for x in (original, approximate))
+    return float(np.abs(F - F_hat).sum() / (np.abs(F).sum() + epsilon))
+
+
 def fidelity_scores(
     logits: np.ndarray | torch.Tensor,
     approximate: np.ndarray | torch.Tensor,
@@ -149,9 +160,7 @@ def fidelity_scores(
         raise ValueError("approximate has NaN where a top-k or ground-truth entry is needed.")
     predicted = candidates[rows, np.argmax(candidate_scores, axis=1)]
     per_class = {
-        int(g): float(
-            np.abs(F[y == g, g] - F_hat[y == g, g]).sum() / (np.abs(F[y == g, g]).sum() + epsilon)
-        )
+        int(g): regression_fidelity(F[y == g, g], F_hat[y == g, g], epsilon=epsilon)
         for g in np.unique(y)
     }
     return {
@@ -174,7 +183,7 @@ def fidelity_sweep(
     device: str | torch.device = "auto",
     batch_size: int = 64,
     epsilon: float = DEFAULT_EPSILON,
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
 ) -> FidelitySweep:
     """Sweep reducers × c' and measure the approximate models' fidelity on held-out images.
 
@@ -191,7 +200,7 @@ def fidelity_sweep(
     device : where the reducers run.
     batch_size : images per transform / head call.
     epsilon : added to Fid_r's denominator.
-    progress : called as ``progress(done, total)`` after each class's reducer.
+    progress : ``progress(fraction, step)`` after each class's reducer.
     """
     classes = sorted(int(g) for g in train_features)
     if not classes:
@@ -223,8 +232,7 @@ def fidelity_sweep(
                     approximate[needed, column] = values[:, 0].cpu().numpy()
                 eval_seconds += time.perf_counter() - started
                 done += 1
-                if progress is not None:
-                    progress(done, total)
+                report_count(progress, done, total, "explainers fitted and scored")
             scores = fidelity_scores(
                 test.logits, approximate, test.labels, top_k=top_k, epsilon=epsilon
             )

@@ -3,7 +3,7 @@
 Each service validates its inputs (raising ``ValidationError`` with a message that
 names the input and the fix), is idempotent, and reports progress through an optional
 ``progress(fraction, step)`` callable. The admin runs them as background jobs
-(:mod:`explainers.jobs`), the management commands in the foreground.
+(:mod:`jobs`), the management commands in the foreground.
 
 Names are resolved lazily (PEP 562): starting Django (the admin, ``migrate``, a Celery
 worker) does not import torch until a service that needs it is called.
@@ -20,6 +20,7 @@ _EXPORTS = {
     "classifier_load": "classifiers",
     "dataset_create_imagefolder": "datasets",
     "dataset_create_synthetic": "datasets",
+    "default_scenario_create": "default_scenario",
     "explainer_run_fit": "explainer_runs",
     "explainer_runs_fit": "explainer_runs",
     "fidelity_sweep_run": "fidelity",

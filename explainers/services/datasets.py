@@ -8,9 +8,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from explainers.ice.progress import Progress, report, scaled
+
 from ..models import Dataset
 from ..selectors import folder_class_names
-from .progress import Progress, report
 
 
 @transaction.atomic
@@ -66,7 +67,7 @@ def dataset_create_synthetic(
             size=size,
             n_classes=n_classes,
             workers=workers,
-            progress=_count_progress(progress),
+            progress=scaled(progress, 0.0, 1.0),
         )
     except (ValueError, TypeError, FileExistsError) as error:
         raise ValidationError(f"cannot generate the synthetic dataset: {error}") from error
@@ -102,13 +103,3 @@ def _dataset_get_or_create(
         )
     dataset.save()
     return dataset
-
-
-def _count_progress(progress: Progress | None):
-    if progress is None:
-        return None
-
-    def inner(done: int, total: int, *args: object) -> None:
-        report(progress, done / max(total, 1), "generating the synthetic dataset")
-
-    return inner

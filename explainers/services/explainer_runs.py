@@ -21,13 +21,15 @@ from django.utils import timezone
 
 from explainers.ice.feature_bank import ClassFeatures, FeatureBank
 from explainers.ice.features import float_tensor_view
+from explainers.ice.fidelity import regression_fidelity
 from explainers.ice.images import file_sha256
+from explainers.ice.progress import Progress, report, scaled
+from explainers.ice.reducer_files import reducer_load, reducer_save
+from icelab.errors import error_message
 
 from ..models import Concept, ExplainerRun, Reducer, RunStatus, Scenario
 from ..selectors import dataset_relpath
 from .classifiers import classifier_load
-from .progress import Progress, report, scaled
-from .reducer_files import reducer_load, reducer_save
 from .scenarios import (
     scenario_class_features,
     scenario_class_indices,
@@ -99,7 +101,7 @@ def explainer_run_fit(
         _fit(run, bank, device, progress)
     except Exception as error:
         ExplainerRun.objects.filter(pk=run.pk).update(
-            status=RunStatus.FAILED, error=_message(error)
+            status=RunStatus.FAILED, error=error_message(error)
         )
         run.refresh_from_db()
         if isinstance(error, ValueError):
@@ -121,16 +123,10 @@ def run_concept_maps(
     run: ExplainerRun, activations: np.ndarray, *, device: str = "auto"
 ) -> np.ndarray:
     """Concept maps S (n, h, w, c') of activations (n, h, w, c) under the run's stored reducer."""
+    from explainers.ice.explainer import reducer_concept_maps
+
     reducer = reducer_load(Path(settings.ICELAB_HOME) / run.reducer_file, device=device)
-    n, h, w, c = activations.shape
-    parts = []
-    for start in range(0, n, 64):
-        batch = float_tensor_view(np.ascontiguousarray(activations[start : start + 64]))
-        maps = reducer.transform(batch.to(reducer.device_).reshape(-1, c))
-        parts.append(maps.reshape(batch.shape[0], h, w, -1).cpu().numpy())
-    return (
-        np.concatenate(parts) if parts else np.zeros((0, h, w, run.n_components), dtype=np.float32)
-    )
+    return reducer_concept_maps(reducer, float_tensor_view(activations)).cpu().numpy()
 
 
 def check_reducer(reducer: str) -> str:
@@ -301,11 +297,7 @@ def _fidelity(
     if test is None:
         return result
     approximate = explainer.reconstruct_logits(float_tensor_view(test.features))[:, class_index]
-    original = np.asarray(test.logits[:, class_index], dtype=np.float64)
-    approximate = approximate.detach().cpu().numpy().astype(np.float64)
-    result["fid_r"] = float(
-        np.abs(original - approximate).sum() / (np.abs(original).sum() + _EPSILON)
-    )
+    result["fid_r"] = regression_fidelity(test.logits[:, class_index], approximate)
     result["n_test_images"] = len(test)
     result["model_accuracy"] = float(np.mean(np.asarray(test.logits).argmax(axis=1) == class_index))
     return result
@@ -339,9 +331,3 @@ def _align_parts(
     for concept, row in zip(concepts, table.itertuples(index=False), strict=True):
         if row.best_part is not None and not np.isnan(row.best_iou):
             concept.best_part, concept.best_part_iou = str(row.best_part), float(row.best_iou)
-
-
-def _message(error: BaseException) -> str:
-    if isinstance(error, ValidationError):
-        return "; ".join(error.messages)
-    return f"{type(error).__name__}: {error}"

@@ -11,10 +11,10 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from explainers.ice.features import float_tensor_view
+from explainers.ice.progress import Progress, report, scaled
 
 from ..models import FidelitySweep, Scenario
 from .explainer_runs import check_classes, check_reducer
-from .progress import Progress, report, scaled
 from .scenarios import scenario_class_features, scenario_class_indices, scenario_feature_bank
 
 DEFAULT_N_COMPONENTS = tuple(range(5, 55, 5))
@@ -62,11 +62,7 @@ def fidelity_sweep_run(
             n_components=n_components,
             random_state=seed,
             device=bank.extractor.device,
-            progress=(
-                lambda done, total: report(
-                    sweep_progress, done / total, "fitting and scoring approximate models"
-                )
-            ),
+            progress=sweep_progress,
         )
     except ValueError as error:
         raise ValidationError(f"fidelity sweep of {scenario}: {error}") from error

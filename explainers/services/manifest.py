@@ -18,13 +18,14 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from django.core.files.storage import default_storage
+
+from explainers.ice.files import atomic_write_text
 
 from ..models import Classifier, StimulusSet
 
@@ -44,7 +45,7 @@ def manifest_export(*, out: str | Path, stimulus_sets: Iterable[StimulusSet] | N
         )
     )
     payload = manifest_payload(stimulus_sets=sets, base_dir=out.parent)
-    _write_atomically(out, json.dumps(payload, indent=1, sort_keys=True) + "\n")
+    atomic_write_text(out, json.dumps(payload, indent=1, sort_keys=True) + "\n")
     return out
 
 
@@ -169,15 +170,3 @@ def _source(relpath: str, sha256: str, base_dir: Path | None, dataset_root: Path
         else Path(os.path.relpath(dataset_root / relpath, base_dir)).as_posix()
     )
     return {"path": path, "sha256": sha256}
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as tmp:
-            tmp.write(text)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise

@@ -17,11 +17,12 @@ from django.utils import timezone
 
 from explainers.ice import stimuli
 from explainers.ice.images import file_sha256
+from explainers.ice.progress import Progress, report, scaled
+from icelab.errors import error_message
 
 from ..models import ExplainerRun, Reducer, Scenario, StimulusSet, Trial
 from ..selectors import dataset_image_paths, dataset_relpath
 from .explainer_runs import check_reducer, explainer_runs_fit, run_concept_maps
-from .progress import Progress, report, scaled
 from .scenarios import scenario_class_features, scenario_feature_bank, scenario_geometry
 from .stimulus_files import render_highlight, store_png
 
@@ -62,11 +63,7 @@ def stimulus_set_build(
     try:
         _build(stimulus_set, device, progress)
     except Exception as error:
-        message = (
-            "; ".join(error.messages)
-            if isinstance(error, ValidationError)
-            else f"{type(error).__name__}: {error}"
-        )
+        message = error_message(error)
         StimulusSet.objects.filter(pk=stimulus_set.pk).update(
             status=StimulusSet.Status.FAILED, error=message
         )

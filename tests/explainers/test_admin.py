@@ -6,8 +6,9 @@ import re
 import pytest
 from django.urls import reverse
 
-from explainers.models import Job, StimulusSet
+from explainers.models import StimulusSet
 from explainers.services import explainer_runs_fit, stimulus_set_build, stimulus_set_freeze
+from jobs.models import Job
 
 SMALL = {"n_classes": 3, "n_training": 1}
 
@@ -19,7 +20,7 @@ def built_set(scenario):
 
 @pytest.mark.parametrize(
     "model",
-    ["dataset", "classifier", "scenario", "explainerrun", "fidelitysweep", "stimulusset", "job"],
+    ["dataset", "classifier", "scenario", "explainerrun", "fidelitysweep", "stimulusset"],
 )
 def test_every_list_page_renders(admin_client, scenario, model):
     assert admin_client.get(reverse(f"admin:explainers_{model}_changelist")).status_code == 200
@@ -188,23 +189,3 @@ def test_adding_a_set_queues_its_build(admin_client, scenario):
     )
     job = Job.objects.get(kind="build_stimulus_set")
     assert job.params["reducer"] == "pca" and job.params["seed"] == 3
-
-
-def test_a_failed_job_shows_its_error_and_can_be_retried(admin_client, db):
-    job = Job.objects.create(
-        kind="ping",
-        idempotency_key="k",
-        status=Job.Status.FAILED,
-        error="Traceback (most recent call last):\nRuntimeError: disk on fire",
-        progress=40,
-    )
-    page = admin_client.get(reverse("admin:explainers_job_change", args=[job.pk])).content.decode()
-    assert "RuntimeError: disk on fire" in page
-    listing = admin_client.get(reverse("admin:explainers_job_changelist")).content.decode()
-    assert '<progress max="100" value="40.0"' in listing
-    admin_client.post(
-        reverse("admin:explainers_job_changelist"),
-        {"action": "retry", "_selected_action": [job.pk]},
-    )
-    job.refresh_from_db()
-    assert job.status == Job.Status.QUEUED

@@ -25,8 +25,8 @@ BROKER = "redis://127.0.0.1:6379/15"
 
 SUBMIT_AND_WAIT = """
 import json, sys, time
-from explainers.jobs import job_submit
-from explainers.models import Job
+from jobs.services import job_submit
+from jobs.models import Job
 mode, tag = sys.argv[1], sys.argv[2]
 if mode == "ping":
     job = job_submit(kind="ping", params={"tag": tag})

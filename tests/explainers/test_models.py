@@ -10,11 +10,11 @@ from explainers.models import (
     Dataset,
     ExplainerRun,
     FrozenStimulusSetError,
-    Job,
     Scenario,
     StimulusSet,
     Trial,
 )
+from jobs.models import Job
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import torch
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 
+from explainers.ice.reducer_files import reducer_load
 from explainers.models import ExplainerRun, RunStatus
 from explainers.services import explainer_runs_fit
 from explainers.services.explainer_runs import run_concept_maps
-from explainers.services.reducer_files import reducer_load
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..files import atomic_write_text
+from ..progress import Progress, report_count
 from .classes import DEFAULT_N_CLASSES, ClassDefinition, select_classes
 from .loading import GENERATOR_NAME, MASK_DIR, METADATA_FILE, SPLITS, read_metadata
 from .parts import PART_IDS, PARTS
@@ -43,8 +45,6 @@ SPLIT_SHARES = (0.70, 0.15, 0.15)  # used when per_class is a single total
 MIN_SIZE, MAX_SIZE = 64, 512
 _PNG_COMPRESS_LEVEL = 1  # zlib level: 1 is ~2x faster than 6 for ~15% larger files
 _MIN_TASKS_FOR_POOL = 64
-
-ProgressCallback = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def make_synthetic_dataset(
     n_classes: int = DEFAULT_N_CLASSES,
     workers: int | None = None,
     force: bool = False,
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
 ) -> GenerationResult:
     """Generate the part-based synthetic dataset into ``out_dir``.
 
@@ -110,7 +110,7 @@ def make_synthetic_dataset(
     force : bool
         Replace whatever ``out_dir`` holds.
     progress : callable or None
-        ``progress(done, total)`` is called as images are written.
+        ``progress(fraction, step)`` is called as images are written.
 
     Returns
     -------
@@ -263,7 +263,7 @@ def _generate(
     identity: dict[str, Any],
     classes: Sequence[ClassDefinition],
     n_workers: int,
-    progress: ProgressCallback | None,
+    progress: Progress | None,
 ) -> dict[str, Any]:
     tasks = _tasks(identity, classes)
     for split in SPLITS:
@@ -273,8 +273,7 @@ def _generate(
     records: list[dict[str, Any]] = []
     for chunk_records in _run_chunks(staging, tasks, identity, n_workers):
         records.extend(chunk_records)
-        if progress is not None:
-            progress(len(records), len(tasks))
+        report_count(progress, len(records), len(tasks), "images written")
     order = {(t.split, t.class_name, t.index): position for position, t in enumerate(tasks)}
     records.sort(key=lambda record: order[(record["split"], record["class"], record["index"])])
     metadata = _metadata(identity, classes, records)
@@ -369,10 +368,8 @@ def _metadata(
 
 
 def _write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
-    temporary = path.with_name(path.name + ".tmp")
     # sort_keys and a fixed layout make the file byte-identical across runs.
-    temporary.write_text(json.dumps(payload, sort_keys=True, indent=1) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    atomic_write_text(path, json.dumps(payload, sort_keys=True, indent=1) + "\n")
 
 
 def _move_into_place(staging: Path, out: Path) -> None:

@@ -6,8 +6,10 @@ import json
 
 from django.core.management.base import BaseCommand
 
+from icelab.cli import command_errors, progress_bar
+
 from ...services import stimulus_set_build, stimulus_set_freeze
-from ..cli import command_errors, progress_bar, reducers_arg, scenario_arg
+from ..cli import reducers_arg, scenario_arg
 
 
 class Command(BaseCommand):

@@ -9,9 +9,11 @@ from pathlib import Path
 from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand
 
+from icelab.cli import command_errors, int_list_arg, progress_bar
+
 from ...services import fidelity_sweep_run
 from ...services.fidelity import DEFAULT_N_COMPONENTS
-from ..cli import command_errors, int_list_arg, progress_bar, reducers_arg, scenario_arg
+from ..cli import reducers_arg, scenario_arg
 
 
 class Command(BaseCommand):

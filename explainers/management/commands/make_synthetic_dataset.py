@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
+
+from icelab.cli import progress_bar
 
 from ...ice.synthetic import DEFAULT_N_CLASSES, DEFAULT_PER_CLASS, make_synthetic_dataset
 
@@ -71,41 +71,20 @@ class Command(BaseCommand):
             if options["out"]
             else Path(settings.ICELAB_HOME) / "datasets" / "synthetic"
         )
-        show_bar = int(options["verbosity"]) > 0
-        bars: list[tqdm] = []  # created at the first update, so a refused run prints no empty bar
-
-        def progress(done: int, total: int) -> None:
-            if not bars:
-                # Straight to the real stderr: Django's OutputWrapper appends a newline to every write,
-                # which would break tqdm's in-place redraws.
-                bars.append(
-                    tqdm(
-                        total=total,
-                        unit="img",
-                        file=getattr(self.stderr, "_out", sys.stderr),
-                        disable=not show_bar,
-                        desc="drawing images",
-                        dynamic_ncols=True,
-                    )
-                )
-            bars[0].update(done - bars[0].n)
-
         try:
-            result = make_synthetic_dataset(
-                out,
-                seed=options["seed"],
-                per_class=_per_class(str(options["per_class"])),
-                size=options["size"],
-                n_classes=options["classes"],
-                workers=options["workers"],
-                force=bool(options["force"]),
-                progress=progress,
-            )
+            with progress_bar(enabled=int(options["verbosity"]) > 0) as progress:
+                result = make_synthetic_dataset(
+                    out,
+                    seed=options["seed"],
+                    per_class=_per_class(str(options["per_class"])),
+                    size=options["size"],
+                    n_classes=options["classes"],
+                    workers=options["workers"],
+                    force=bool(options["force"]),
+                    progress=progress,
+                )
         except (ValueError, TypeError, FileExistsError) as error:
             raise CommandError(str(error)) from error
-        finally:
-            for bar in bars:
-                bar.close()
         metadata = result.metadata
         if options["json"]:
             summary = {

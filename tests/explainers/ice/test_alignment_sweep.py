@@ -46,7 +46,7 @@ def test_it_sweeps_every_reducer_and_size():
         (8, 8),
         n_components=[2, 3],
         device="cpu",
-        progress=lambda done, total: calls.append((done, total)),
+        progress=lambda fraction, step: calls.append((fraction, step)),
     )
     assert list(zip(summary["reducer"], summary["n_components"], strict=True)) == [
         ("nmf", 2),
@@ -56,7 +56,7 @@ def test_it_sweeps_every_reducer_and_size():
         ("kmeans", 2),
         ("kmeans", 3),
     ]
-    assert calls[-1] == (6, 6)
+    assert calls[-1] == (1.0, "alignment fits 6/6")
     assert summary["mean_best_iou"].between(0, 1).all()
 
 

@@ -175,10 +175,10 @@ def test_extract_concatenates_batches_and_labels_pairs_and_reports_progress(resn
     seen = []
     batches = [(images[:2], torch.tensor([0, 1])), (images[2:], torch.tensor([2]))]
     activations = extractor.extract(
-        batches, progress=lambda done, total: seen.append((done, total))
+        batches, progress=lambda fraction, step: seen.append((fraction, step))
     )
     torch.testing.assert_close(activations, extractor(images), atol=1e-5, rtol=1e-5)
-    assert seen == [(1, 2), (2, 2)]
+    assert seen == [(0.5, "feature batches 1/2"), (1.0, "feature batches 2/2")]
 
 
 def test_unknown_layer_lists_the_valid_names_of_a_small_model():

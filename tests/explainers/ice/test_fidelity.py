@@ -214,7 +214,7 @@ def test_sweep_table_progress_and_figure(tiny_features):
         reducers=["nmf", "kmeans"],
         n_components=[2, 3],
         device="cpu",
-        progress=lambda done, total: calls.append((done, total)),
+        progress=lambda fraction, step: calls.append((fraction, step)),
     )
     assert list(sweep.table.columns[:7]) == [
         "reducer",
@@ -231,7 +231,8 @@ def test_sweep_table_progress_and_figure(tiny_features):
         ["kmeans", 2],
         ["kmeans", 3],
     ]
-    assert calls[-1] == (16, 16) and len(calls) == 16
+    assert len(calls) == 16 and calls[-1] == (1.0, "explainers fitted and scored 16/16")
+    assert calls[0] == (1 / 16, "explainers fitted and scored 1/16")
     assert set(sweep.per_class["class_index"]) == {0, 1, 3, 4}
     figure = sweep.figure()
     assert isinstance(figure, Figure) and len(figure.axes) == 3

@@ -323,10 +323,11 @@ def test_an_interrupted_run_leaves_nothing_that_looks_like_a_dataset(tmp_path, m
 def test_progress_reports_every_image(tmp_path):
     seen: list[tuple[int, int]] = []
     make_synthetic_dataset(
-        tmp_path / "data", progress=lambda done, total: seen.append((done, total)), **SMALL
+        tmp_path / "data", progress=lambda fraction, step: seen.append((fraction, step)), **SMALL
     )
-    assert seen[-1] == (12, 12) and all(total == 12 for _, total in seen)
-    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    assert seen[-1] == (1.0, "images written 12/12")
+    assert all(step.endswith("/12") for _, step in seen)
+    assert [fraction for fraction, _ in seen] == sorted(fraction for fraction, _ in seen)
 
 
 def test_importing_the_package_pulls_in_neither_django_nor_torch():

@@ -1,7 +1,10 @@
 """The demo: ICE Lab's whole job on the embedded default, one step after another.
 
-Every step reuses what an earlier run made (the dataset, the checkpoint, the feature
-bank, fitted runs), so running the demo again is quick. It returns one JSON-ready dict.
+It stands above the apps and is the only place that runs them all: the explainers app
+makes the scenario, explainers and stimulus sets (the studies and analysis apps follow
+them here). Every step reuses what an earlier run made (the dataset, the checkpoint,
+the feature bank, fitted runs), so running the demo again is quick. It returns one
+JSON-ready dict.
 """
 
 from __future__ import annotations
@@ -24,46 +27,30 @@ from explainers.ice.fidelity import fidelity_sweep
 from explainers.ice.figures import render_local_explanation
 from explainers.ice.prototypes import prototype_gallery
 from explainers.ice.synthetic import SyntheticDataset
-from explainers.ice.training import train_classifier
 
 Say = Callable[[str], None]
 
 DEMO_SEED = 0
-DEMO_LAYER = "layer4"
-DEMO_CLASSIFIER = "synthetic-default"
 # A short sweep keeps the demo to minutes; `manage.py fidelity_sweep` runs the full 5..50.
 DEMO_SWEEP_COMPONENTS = (5, 10, 20)
 DEMO_REDUCERS = ("nmf", "pca", "kmeans")
 
 
-def demo_scenario(*, say: Say = lambda message: None) -> tuple[Any, Any]:
-    """The embedded default scenario (synthetic dataset + default classifier + layer4), made or reused."""
-    from explainers.services import classifier_create, dataset_create_synthetic, scenario_create
-
-    home = Path(settings.ICELAB_HOME)
-    say("1/4 synthetic concept dataset")
-    dataset = dataset_create_synthetic(seed=DEMO_SEED)
-    say("2/4 default classifier (trained once, then reused)")
-    trained = train_classifier(
-        dataset.path,
-        out=home / "classifiers" / f"{DEMO_CLASSIFIER}.pt",
-        seed=DEMO_SEED,
-        progress=False,
-    )
-    classifier = classifier_create(name=DEMO_CLASSIFIER, checkpoint=str(trained.checkpoint))
-    scenario = scenario_create(dataset=dataset, classifier=classifier, layer=DEMO_LAYER)
-    return scenario, trained
-
-
 def run_demo(*, say: Say = lambda message: None) -> dict[str, Any]:
     """Run every step of the demo and return its summary."""
-    from explainers.services import explainer_runs_fit, manifest_export, stimulus_set_build
+    from explainers.services import (
+        default_scenario_create,
+        explainer_runs_fit,
+        manifest_export,
+        stimulus_set_build,
+    )
 
     started = time.perf_counter()
     home = Path(settings.ICELAB_HOME)
     out = home / "demo"
     out.mkdir(parents=True, exist_ok=True)
-    scenario, trained = demo_scenario(say=say)
+    say("1/4 synthetic concept dataset, 2/4 default classifier (trained once, then reused)")
+    scenario, trained = default_scenario_create()
     summary: dict[str, Any] = {
         "icelab_home": str(home),
         "dataset_dir": scenario.dataset.path,

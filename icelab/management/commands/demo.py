@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from explainers.demo import run_demo
+from icelab.demo import run_demo
 
 
 class Command(BaseCommand):

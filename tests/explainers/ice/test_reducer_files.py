@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from explainers.ice.reducer_files import reducer_load, reducer_save
 from explainers.ice.reducers import make_reducer
-from explainers.services.reducer_files import reducer_load, reducer_save
 
 
 @pytest.mark.parametrize("name", ["nmf", "pca", "kmeans"])

@@ -3,8 +3,11 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from explainers import jobs
-from explainers.models import Job
+from jobs import registry
+from jobs import services as jobs
+from jobs.models import Job
+from jobs.progress import JobProgress
+from jobs.worker import local_worker
 
 
 @pytest.fixture
@@ -18,7 +21,7 @@ def flaky_kind(monkeypatch):
             raise RuntimeError("disk on fire")
         return {"ok": params["n"]}
 
-    monkeypatch.setitem(jobs.JOB_KINDS, "flaky", jobs.JobKind(handler, torch=False))
+    monkeypatch.setitem(registry._KINDS, "flaky", registry.JobKind("flaky", handler))
     return state
 
 
@@ -83,7 +86,7 @@ def test_running_a_finished_job_again_does_nothing(db, monkeypatch):
     monkeypatch.setattr(jobs, "job_dispatch", lambda *, job: None)
     job = jobs.job_run(jobs.job_submit(kind="ping", params={}).pk)
     monkeypatch.setitem(
-        jobs.JOB_KINDS, "ping", jobs.JobKind(lambda *a: pytest.fail("ran twice"), torch=False)
+        registry._KINDS, "ping", registry.JobKind("ping", lambda *a: pytest.fail("ran twice"))
     )
     again = jobs.job_run(job.pk)
     assert again.status == Job.Status.SUCCEEDED and again.attempts == 1
@@ -97,7 +100,7 @@ def test_progress_is_written_to_the_job(db, monkeypatch):
         seen.append(Job.objects.get(kind="steps").progress)
         return {}
 
-    monkeypatch.setitem(jobs.JOB_KINDS, "steps", jobs.JobKind(handler, torch=False))
+    monkeypatch.setitem(registry._KINDS, "steps", registry.JobKind("steps", handler))
     monkeypatch.setattr(jobs, "job_dispatch", lambda *, job: None)
     jobs.job_run(jobs.job_submit(kind="steps", params={}).pk)
     assert seen == [25.0]
@@ -105,7 +108,7 @@ def test_progress_is_written_to_the_job(db, monkeypatch):
 
 def test_progress_writes_are_throttled(db):
     job = Job.objects.create(kind="ping", idempotency_key="x")
-    progress = jobs.JobProgress(job.pk, interval=60)
+    progress = JobProgress(job.pk, interval=60)
     progress(0.1, "first")
     progress(0.2, "second, too soon")
     job.refresh_from_db()
@@ -118,7 +121,7 @@ def test_progress_writes_are_throttled(db):
 def test_with_a_broker_torch_jobs_go_to_the_gpu_queue(
     db, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from explainers import tasks
+    from jobs import tasks
 
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/15"
     sent = []
@@ -136,7 +139,7 @@ def test_without_a_broker_the_local_worker_runs_the_job(settings):
     settings.CELERY_BROKER_URL = ""
     job = jobs.job_submit(kind="ping", params={"sleep": 0.05, "tag": "local"})
     # The request returned before the job ran; the worker thread finishes it.
-    assert jobs.local_worker().wait(timeout=20)
+    assert local_worker().wait(timeout=20)
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED and job.result["pong"] is True
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import numbers
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from explainers.ice.images import file_sha256
+from .files import atomic_file
+from .images import file_sha256
 
 _PARAMS_KEY = "__params__"
 _NAME_KEY = "__reducer__"
@@ -42,22 +41,15 @@ def reducer_save(reducer: Any, name: str, path: str | Path) -> str:
             arrays[key] = value
         elif isinstance(value, numbers.Number):
             arrays[_SCALAR_PREFIX + key] = np.array(value)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as tmp:
-            np.savez(tmp, **arrays)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "wb") as stream:
+        np.savez(stream, **arrays)
     return file_sha256(path)
 
 
 def reducer_load(path: str | Path, *, device: str | torch.device = "auto") -> Any:
     """A fitted reducer restored from :func:`reducer_save`'s file, computing on ``device``."""
-    from explainers.ice.devices import resolve_device
-    from explainers.ice.reducers import make_reducer
+    from .devices import resolve_device
+    from .reducers import make_reducer
 
     with np.load(path, allow_pickle=False) as stored:
         name = str(stored[_NAME_KEY])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 
 from explainers.ice.alignment import stack_part_masks
 from explainers.ice.alignment_sweep import alignment_sweep, stability_sweep
+from explainers.ice.progress import Progress
 from explainers.ice.synthetic import SyntheticDataset
 
 
@@ -29,7 +30,7 @@ def alignment_report(
     *,
     n_components: Sequence[int] = tuple(range(5, 55, 5)),
     n_classes: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Write alignment.csv, alignment_concepts.csv, stability.csv and alignment.png into ``out``.
 

@@ -6,9 +6,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from explainers.alignment_report import alignment_report
-
-from ..cli import command_errors, int_list_arg, progress_bar, scenario_arg
+from analysis.alignment_report import alignment_report
+from explainers.selectors import scenario_by_id_or_name
+from icelab.cli import command_errors, int_list_arg, progress_bar
 
 
 class Command(BaseCommand):
@@ -37,16 +37,19 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        from explainers.demo import demo_scenario
+        from explainers.services import default_scenario_create
 
         components = int_list_arg(options["components"], name="--components")
         if options["classes"] is not None and options["classes"] < 1:
             raise CommandError(
                 f"--classes={options['classes']} must be at least 1 (leave it out for every class)."
             )
-        scenario = (
-            demo_scenario()[0] if options["scenario"] is None else scenario_arg(options["scenario"])
-        )
+        with command_errors():
+            scenario = (
+                default_scenario_create()[0]
+                if options["scenario"] is None
+                else scenario_by_id_or_name(value=options["scenario"])
+            )
         out = Path(options["out"] or Path(settings.ICELAB_HOME) / "alignment")
         with command_errors(), progress_bar(enabled=options["verbosity"] > 0) as update:
             try:
@@ -55,7 +58,7 @@ class Command(BaseCommand):
                     out,
                     n_components=components,
                     n_classes=options["classes"],
-                    progress=lambda done, total: update(done / total, f"fit {done}/{total}"),
+                    progress=update,
                 )
             except (ValueError, FileNotFoundError) as error:  # the core's and the dataset's errors
                 raise CommandError(str(error)) from error

@@ -6,8 +6,10 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
-from ..jobs import job_abandon, job_retry
-from ..models import Job
+from icelab.errors import error_message
+
+from .models import Job
+from .services import job_abandon, job_retry
 
 
 @admin.register(Job)
@@ -31,6 +33,8 @@ class JobAdmin(admin.ModelAdmin):
         "progress_bar",
         "step",
         "attempts",
+        "worker",
+        "heartbeat_at",
         "result",
         "error_text",
         "created_at",
@@ -68,7 +72,7 @@ class JobAdmin(admin.ModelAdmin):
             try:
                 retried = job_retry(job=job)
             except ValidationError as error:
-                self.message_user(request, "; ".join(error.messages), messages.WARNING)
+                self.message_user(request, error_message(error), messages.WARNING)
             else:
                 self.message_user(request, f"Job {retried.pk} queued again.", messages.SUCCESS)
 
@@ -78,7 +82,7 @@ class JobAdmin(admin.ModelAdmin):
             try:
                 job_abandon(job=job, reason=f"{request.user} found its worker gone")
             except ValidationError as error:
-                self.message_user(request, "; ".join(error.messages), messages.WARNING)
+                self.message_user(request, error_message(error), messages.WARNING)
             else:
                 self.message_user(
                     request,

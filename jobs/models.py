@@ -1,0 +1,56 @@
+"""A background job: what to run, where it stands, and what came of it."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+
+class Job(models.Model):
+    """Background work (fit, sweep, build, report, sync) with its progress, result or error."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    kind = models.CharField(max_length=50)
+    params = models.JSONField(default=dict)
+    idempotency_key = models.CharField(max_length=64, db_index=True, editable=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0, help_text="Percent done.")
+    step = models.CharField(max_length=300, blank=True, help_text="What the job is doing now.")
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    result = models.JSONField(default=dict, blank=True)
+    worker = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="host:pid of the process running it (or that last ran it).",
+    )
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of the process running it."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # The same work cannot be queued twice at once; submitting it again returns the active job.
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                condition=Q(status__in=["queued", "running"]),
+                name="one_active_job_per_key",
+            ),
+            models.CheckConstraint(
+                condition=Q(progress__gte=0) & Q(progress__lte=100), name="job_progress_percent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} ({self.status})"
