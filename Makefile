@@ -39,7 +39,7 @@ test-all: setup
 	$(PYTEST) -q
 
 demo: setup
-	DJANGO_DEBUG=1 $(PY) manage.py demo
+	$(PY) manage.py demo
 
 bench: setup
 	$(PY) benchmarks/reducers.py --out var/benchmarks/reducers.json

@@ -5,24 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
 
-from .env import envbool, envint, envlist, envstr
+from .env import envbool, envint, envlist, envsecret, envstr, kept_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = envbool("DJANGO_DEBUG", "false")
-# The development key only works with DEBUG on, so a deployment can never run with it by accident.
-_DEV_SECRET_KEY = "icelab-development-only-not-secret"
-SECRET_KEY = envstr("DJANGO_SECRET_KEY", _DEV_SECRET_KEY if DEBUG else "")
-if not SECRET_KEY:
-    raise ImproperlyConfigured(
-        "DJANGO_SECRET_KEY is not set. Set it to a long random string, or set DJANGO_DEBUG=1 for local use."
-    )
-ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 
 # Where every generated file goes: datasets, checkpoints, feature banks, stimuli, reports.
 ICELAB_HOME = Path(envstr("ICELAB_HOME", str(BASE_DIR / "var"))).resolve()
+
+# DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE); without either, a key generated once and
+# kept in ICELAB_HOME (mode 0600), so every command works on a fresh machine with no setup.
+SECRET_KEY = envsecret("DJANGO_SECRET_KEY") or kept_secret(ICELAB_HOME / "secret_key")
+ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 # DataLoader worker processes that decode images for feature extraction (0 = in-process).
 ICELAB_LOADER_WORKERS = envint("ICELAB_LOADER_WORKERS", "2")
 
@@ -32,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "icelab",
     "jobs",
@@ -42,6 +39,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files with DEBUG off too: hashed names (after collectstatic) cached for a year.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -69,7 +68,7 @@ TEMPLATES = [
     },
 ]
 
-_DATABASE_URL = envstr("DATABASE_URL", "")
+_DATABASE_URL = envsecret("DATABASE_URL")
 if not _DATABASE_URL:
     # The embedded default: SQLite inside ICELAB_HOME, which must exist before SQLite opens the file.
     ICELAB_HOME.mkdir(parents=True, exist_ok=True)
@@ -92,13 +91,34 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Static files: WhiteNoise serves them in every mode. After `collectstatic` (the demo runs
+# it; a deployment runs it at build time) names carry content hashes and are cached for a
+# year; before it, files are served from the apps under their plain names.
 STATIC_URL = "static/"
 STATIC_ROOT = ICELAB_HOME / "static"
+WHITENOISE_USE_FINDERS = True
+try:  # WhiteNoise warns about a missing STATIC_ROOT before the first collectstatic
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+except OSError:  # a read-only image with no collected files: finders serve them
+    pass
+_STATIC_MANIFEST = STATIC_ROOT / "staticfiles.json"
+# Media: generated files people download (stimuli, plots, reports, manifests) go through
+# Django's storage API and are served by icelab.media (see docs/storage.md).
 MEDIA_URL = "media/"
 MEDIA_ROOT = ICELAB_HOME / "media"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if _STATIC_MANIFEST.is_file()
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
 
 # Jobs: with no broker (the embedded default) they run in a local background worker thread.
-CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", "")
+CELERY_BROKER_URL = envsecret("CELERY_BROKER_URL")
 CELERY_RESULT_BACKEND = envstr("CELERY_RESULT_BACKEND", "")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

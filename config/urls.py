@@ -1,10 +1,11 @@
 from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import path
 
+from icelab.media import media
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Generated files (stimuli, plots, reports) in every mode, not only under DEBUG.
+    path(f"{settings.MEDIA_URL.strip('/')}/<path:name>", media, name="media"),
 ]
-if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

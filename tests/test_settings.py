@@ -1,10 +1,15 @@
 import importlib
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from config import env
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_it_reads_booleans(monkeypatch):
@@ -31,17 +36,43 @@ def test_it_splits_lists(monkeypatch):
     assert env.envlist("X_LIST", "") == ["a.example", "b.example"]
 
 
-def test_it_refuses_to_start_without_a_secret_key_outside_debug(monkeypatch):
-    import config.settings as settings_module
+def test_without_a_key_it_generates_one_once_and_keeps_it_private(tmp_path):
+    path = tmp_path / "home" / "secret_key"
+    key = env.kept_secret(path)
+    assert len(key) >= 50 and env.kept_secret(path) == key
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["secret_key"]
 
-    monkeypatch.delenv("DJANGO_SECRET_KEY", raising=False)
-    monkeypatch.setenv("DJANGO_DEBUG", "0")
-    try:
-        with pytest.raises(ImproperlyConfigured, match="DJANGO_SECRET_KEY"):
-            importlib.reload(settings_module)
-    finally:
-        monkeypatch.setenv("DJANGO_SECRET_KEY", os.environ.get("DJANGO_SECRET_KEY", "x") or "x")
-        importlib.reload(settings_module)
+
+def test_a_secret_can_come_from_a_file(monkeypatch, tmp_path):
+    (tmp_path / "key").write_text("from-a-file\n")
+    monkeypatch.delenv("X_SECRET", raising=False)
+    monkeypatch.setenv("X_SECRET_FILE", str(tmp_path / "key"))
+    assert env.envsecret("X_SECRET") == "from-a-file"
+
+
+def test_a_secret_given_twice_or_unreadable_names_the_variable(monkeypatch, tmp_path):
+    monkeypatch.setenv("X_SECRET_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ImproperlyConfigured, match="X_SECRET_FILE=.*cannot be read"):
+        env.envsecret("X_SECRET")
+    monkeypatch.setenv("X_SECRET", "inline")
+    with pytest.raises(ImproperlyConfigured, match="Both X_SECRET and X_SECRET_FILE"):
+        env.envsecret("X_SECRET")
+
+
+def test_manage_py_needs_no_environment_at_all(tmp_path):
+    # As a newcomer runs it: nothing set but PATH, DEBUG off, the key made in ICELAB_HOME.
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], "ICELAB_HOME": str(tmp_path / "home")},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    key_file = tmp_path / "home" / "secret_key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert key_file.read_text().strip() not in result.stdout + result.stderr
 
 
 def test_it_reads_the_database_from_database_url(monkeypatch):

@@ -8,9 +8,31 @@ from django.core.exceptions import ValidationError
 
 from ..models import Classifier, Dataset, Reducer, Scenario
 from ..selectors import folder_class_names
-from ..services.classifiers import classifier_fill_meta
-from ..services.scenarios import scenario_validate
+from ..services.classifiers import classifier_create, classifier_fill_meta
+from ..services.datasets import dataset_register
+from ..services.scenarios import scenario_create, scenario_validate
 from .common import submit_jobs
+
+
+class CreateThroughServiceAdmin(admin.ModelAdmin):
+    """Rows are added by a service and never edited: a change would silently invalidate the
+    explainers and stimuli made from them, so a different dataset, classifier or scenario
+    is a new row."""
+
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
+        if obj is None:
+            return list(self.readonly_fields)
+        return [f.name for f in self.model._meta.fields if f.name != "id"]
+
+    def save_model(self, request, obj, form, change: bool) -> None:
+        if change:
+            return  # nothing is editable
+        created = self.create(form.cleaned_data)
+        obj.pk = created.pk
+        obj.refresh_from_db()
+
+    def create(self, data: dict):
+        raise NotImplementedError
 
 
 class DatasetForm(forms.ModelForm):
@@ -18,17 +40,19 @@ class DatasetForm(forms.ModelForm):
         model = Dataset
         fields = ["name", "kind", "path", "seed", "generator_params"]
 
-    def _post_clean(self) -> None:
-        super()._post_clean()
-        if not self.errors and not folder_class_names(self.instance.path):
+    def clean(self) -> dict:
+        data = super().clean()
+        path = data.get("path")
+        if path and not folder_class_names(path):
             self.add_error(
                 "path",
-                f"{self.instance.path}/train has no class folders; put each class's images in train/<class>/.",
+                f"{path}/train has no class folders; put each class's images in train/<class>/.",
             )
+        return data
 
 
 @admin.register(Dataset)
-class DatasetAdmin(admin.ModelAdmin):
+class DatasetAdmin(CreateThroughServiceAdmin):
     form = DatasetForm
     list_display = ["name", "kind", "path", "class_count", "created_at"]
     list_filter = ["kind"]
@@ -39,9 +63,14 @@ class DatasetAdmin(admin.ModelAdmin):
     def class_count(self, obj: Dataset) -> int:
         return len(obj.class_names)
 
-    def save_model(self, request, obj: Dataset, form, change: bool) -> None:
-        obj.class_names = folder_class_names(obj.path)
-        super().save_model(request, obj, form, change)
+    def create(self, data: dict) -> Dataset:
+        return dataset_register(
+            name=data["name"],
+            kind=data["kind"],
+            path=data["path"],
+            seed=data.get("seed"),
+            generator_params=data.get("generator_params"),
+        )
 
 
 class ClassifierForm(forms.ModelForm):
@@ -49,19 +78,28 @@ class ClassifierForm(forms.ModelForm):
         model = Classifier
         fields = ["name", "arch", "weights", "checkpoint"]
 
-    def _post_clean(self) -> None:
-        super()._post_clean()
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["arch"].required = False
+        self.fields["arch"].help_text += " Leave empty for an ICE Lab checkpoint, which names its own."
+
+    def clean(self) -> dict:
+        data = super().clean()
         if self.errors:
-            return
+            return data
+        classifier = Classifier(**data)
         try:
             # Loading the weights is the only real check that they fit the architecture.
-            classifier_fill_meta(classifier=self.instance)
+            classifier_fill_meta(classifier=classifier)
         except ValidationError as error:
             self.add_error(None, error)
+        else:
+            data["arch"] = classifier.arch  # a checkpoint names its architecture itself
+        return data
 
 
 @admin.register(Classifier)
-class ClassifierAdmin(admin.ModelAdmin):
+class ClassifierAdmin(CreateThroughServiceAdmin):
     form = ClassifierForm
     list_display = ["name", "arch", "weights", "checkpoint", "num_classes", "input_size"]
     search_fields = ["name", "arch"]
@@ -76,29 +114,47 @@ class ClassifierAdmin(admin.ModelAdmin):
         "created_at",
     ]
 
+    def create(self, data: dict) -> Classifier:
+        return classifier_create(
+            name=data["name"],
+            arch=data.get("arch") or None,
+            weights=data.get("weights", ""),
+            checkpoint=data.get("checkpoint", ""),
+        )
+
 
 class ScenarioForm(forms.ModelForm):
     class Meta:
         model = Scenario
         fields = ["name", "dataset", "classifier", "layer", "input_size"]
 
-    def _post_clean(self) -> None:
-        super()._post_clean()
+    def clean(self) -> dict:
+        data = super().clean()
         if self.errors:
-            return
+            return data
         try:
-            scenario_validate(scenario=self.instance)
+            scenario_validate(scenario=Scenario(**data))
         except ValidationError as error:
             self.add_error(None, error)
+        return data
 
 
 @admin.register(Scenario)
-class ScenarioAdmin(admin.ModelAdmin):
+class ScenarioAdmin(CreateThroughServiceAdmin):
     form = ScenarioForm
     list_display = ["name", "dataset", "classifier", "layer", "input_size", "created_at"]
     list_filter = ["dataset", "classifier"]
     search_fields = ["name", "layer"]
     actions = ["fit_explainers", "run_fidelity_sweep", "build_stimulus_sets"]
+
+    def create(self, data: dict) -> Scenario:
+        return scenario_create(
+            dataset=data["dataset"],
+            classifier=data["classifier"],
+            layer=data["layer"],
+            input_size=data.get("input_size"),
+            name=data.get("name"),
+        )
 
     @admin.action(description="Fit NMF, PCA and k-means explainers (c' = 10) for every class")
     def fit_explainers(self, request, queryset) -> None:

@@ -20,10 +20,26 @@ def dataset_create_imagefolder(*, name: str, path: str | Path) -> Dataset:
 
     Registering the same name and path again returns the existing row.
     """
+    return dataset_register(name=name, kind=Dataset.Kind.IMAGEFOLDER, path=path)
+
+
+def dataset_register(
+    *,
+    name: str,
+    kind: str,
+    path: str | Path,
+    seed: int | None = None,
+    generator_params: dict | None = None,
+) -> Dataset:
+    """Register a dataset that is already on disk (the admin's add form), reading its classes.
+
+    Registering the same name and path again returns the existing row.
+    """
     root = Path(path).expanduser().resolve()
-    return _dataset_get_or_create(
-        name=name, kind=Dataset.Kind.IMAGEFOLDER, path=root, seed=None, params={}
-    )
+    with transaction.atomic():
+        return _dataset_get_or_create(
+            name=name, kind=kind, path=root, seed=seed, params=dict(generator_params or {})
+        )
 
 
 def dataset_create_synthetic(

@@ -189,3 +189,59 @@ def test_adding_a_set_queues_its_build(admin_client, scenario):
     )
     job = Job.objects.get(kind="build_stimulus_set")
     assert job.params["reducer"] == "pca" and job.params["seed"] == 3
+
+
+def test_adding_a_dataset_classifier_and_scenario_goes_through_the_services(
+    admin_client, db, icelab_home, imagefolder, checkpoint
+):
+    from explainers.models import Classifier, Dataset, Scenario
+
+    admin_client.post(
+        reverse("admin:explainers_dataset_add"),
+        {
+            "name": "folders",
+            "kind": "imagefolder",
+            "path": str(imagefolder),
+            "generator_params": "{}",
+        },
+    )
+    dataset = Dataset.objects.get(name="folders")
+    assert len(dataset.class_names) == 20  # read by the service, not set by the admin
+    admin_client.post(
+        reverse("admin:explainers_classifier_add"),
+        {"name": "net", "arch": "", "weights": "", "checkpoint": str(checkpoint)},
+    )
+    classifier = Classifier.objects.get(name="net")
+    assert classifier.arch == "icelab_resnet" and classifier.num_classes == 20
+    admin_client.post(
+        reverse("admin:explainers_scenario_add"),
+        {
+            "name": "s",
+            "dataset": dataset.pk,
+            "classifier": classifier.pk,
+            "layer": "layer4",
+            "input_size": 64,
+        },
+    )
+    assert Scenario.objects.filter(name="s", layer="layer4").exists()
+
+
+def test_a_registered_dataset_cannot_be_edited_in_place(admin_client, dataset):
+    page = admin_client.get(reverse("admin:explainers_dataset_change", args=[dataset.pk]))
+    assert 'name="path"' not in page.content.decode()
+    admin_client.post(
+        reverse("admin:explainers_dataset_change", args=[dataset.pk]),
+        {"name": "renamed", "path": "/elsewhere"},
+    )
+    dataset.refresh_from_db()
+    assert dataset.name == "tiny" and dataset.path != "/elsewhere"
+
+
+def test_a_dataset_without_class_folders_is_explained_on_the_form(admin_client, db, tmp_path):
+    (tmp_path / "train").mkdir()
+    (tmp_path / "test").mkdir()
+    response = admin_client.post(
+        reverse("admin:explainers_dataset_add"),
+        {"name": "empty", "kind": "imagefolder", "path": str(tmp_path), "generator_params": "{}"},
+    )
+    assert "has no class folders" in response.content.decode()

@@ -2,12 +2,14 @@
 
 import json
 import sys
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from config.env import kept_secret
 from icelab.demo import run_demo
 
 
@@ -27,9 +29,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         call_command("migrate", interactive=False, verbosity=0)
-        if settings.DEBUG:
-            _ensure_local_admin()
         say = (lambda m: print(m, file=sys.stderr)) if options["json"] else self.stdout.write
+        password_file = _ensure_local_admin()
+        say(f"Admin login: user admin, password in {password_file} (made for this machine only)")
         summary = run_demo(say=say)
         text = json.dumps(summary, indent=None if options["json"] else 2)
         self.stdout.write(text)
@@ -37,8 +39,19 @@ class Command(BaseCommand):
             call_command("runserver", options["addrport"], use_reloader=False)
 
 
-def _ensure_local_admin() -> None:
-    """A known admin login for the local demo only (DEBUG); never created in production."""
+def _ensure_local_admin() -> Path:
+    """An admin login for this machine: user ``admin`` with a password generated once.
+
+    The password is kept in ICELAB_HOME (mode 0600) and never printed, so a demo left
+    running on a reachable machine does not open its admin to a known password.
+    """
+    password_file = Path(settings.ICELAB_HOME) / "demo-admin-password"
+    password = kept_secret(password_file)
     User = get_user_model()
-    if not User.objects.filter(username="admin").exists():
-        User.objects.create_superuser("admin", "admin@localhost", "admin")
+    user = User.objects.filter(username="admin").first()
+    if user is None:
+        User.objects.create_superuser("admin", "admin@localhost", password)
+    elif not user.check_password(password):
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    return password_file
