@@ -81,7 +81,9 @@ class ClassifierForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["arch"].required = False
-        self.fields["arch"].help_text += " Leave empty for an ICE Lab checkpoint, which names its own."
+        self.fields[
+            "arch"
+        ].help_text += " Leave empty for an ICE Lab checkpoint, which names its own."
 
     def clean(self) -> dict:
         data = super().clean()
