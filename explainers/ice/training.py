@@ -16,7 +16,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,29 +45,13 @@ from .image_folders import (
     scan_split,
     split_holdout,
 )
+from .progress import Progress, report
 
 # The default architecture reaches >= 95% test accuracy on the synthetic set in 8 epochs.
 DEFAULT_EPOCHS = {"default_arch": 8, "pretrained": 15, "scratch": 30}
 DEFAULT_LR = {"pretrained": 0.01, "scratch": 0.1}
 DEFAULT_BATCH_SIZE = 64
 IN_MEMORY_MAX_BYTES = 1 << 30  # decoded training images up to this size are kept in memory
-
-
-@dataclass(frozen=True)
-class TrainProgress:
-    """One training step, passed to the ``progress`` callback of :func:`train_classifier`."""
-
-    epoch: int  # 1-based
-    epochs: int
-    step: int  # 1-based, within the epoch
-    steps: int
-    loss: float  # running mean over the epoch so far
-    accuracy: float  # running training accuracy over the epoch so far
-
-    @property
-    def fraction(self) -> float:
-        """Share of the whole run done, in [0, 1]."""
-        return ((self.epoch - 1) * self.steps + self.step) / (self.epochs * self.steps)
 
 
 @dataclass(frozen=True)
@@ -110,7 +94,7 @@ def train_classifier(
     input_size: int | None = None,
     workers: int | None = None,
     resume: bool = True,
-    progress: Callable[[TrainProgress], None] | bool | None = None,
+    progress: Progress | bool | None = None,
     device: str | torch.device = "auto",
     in_memory: bool | None = None,
 ) -> TrainResult:
@@ -144,8 +128,9 @@ def train_classifier(
         Continue from ``out`` when it holds an unfinished run with the same settings (and
         return it unchanged when finished); False starts over.
     progress : callable, bool or None
-        None or True: a tqdm bar on stderr; False: silent; a callable: called with a
-        :class:`TrainProgress` after every step instead of the bar.
+        None or True: a tqdm bar on stderr; False: silent; a callable: called as
+        ``progress(fraction, step)`` after every step instead of the bar (the step text
+        gives the epoch, the running loss and the training accuracy).
     device : str or torch.device
         ``"auto"`` picks CUDA when available.
     in_memory : bool, optional
@@ -583,7 +568,13 @@ class _Reporter:
 
     def step(self, epoch: int, step: int, loss: float, accuracy: float) -> None:
         if self.callback is not None:
-            self.callback(TrainProgress(epoch, self.epochs, step, self.steps, loss, accuracy))
+            done = (epoch - 1) * self.steps + step
+            report(
+                self.callback,
+                done / (self.epochs * self.steps),
+                f"epoch {epoch}/{self.epochs}, step {step}/{self.steps}: "
+                f"loss {loss:.3f}, accuracy {accuracy:.3f}",
+            )
         if self.bar is not None:
             self.bar.update(1)
             self.bar.set_postfix(

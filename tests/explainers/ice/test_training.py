@@ -100,8 +100,8 @@ def test_resume_continues_and_matches_an_uninterrupted_run(
     args = {**FAST, "epochs": 2, "in_memory": in_memory}
     uninterrupted = train_classifier(shapes, out=tmp_path / "full.pt", **args)
 
-    def stop_in_epoch_two(step):
-        if step.epoch == 2:
+    def stop_in_epoch_two(fraction, step):
+        if step.startswith("epoch 2/"):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -243,10 +243,14 @@ def test_dataset_content_hash_follows_the_documented_recipe(tmp_path):
 def test_progress_callback_sees_every_step(shapes, tmp_path):
     seen = []
     train_classifier(
-        shapes, out=tmp_path / "m.pt", **{**FAST, "epochs": 2, "progress": seen.append}
+        shapes,
+        out=tmp_path / "m.pt",
+        **{**FAST, "epochs": 2, "progress": lambda *report: seen.append(report)},
     )
-    assert [(s.epoch, s.step) for s in seen] == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]
-    assert seen[-1].fraction == 1.0 and seen[0].steps == 3
+    steps = [step.split(":")[0] for _, step in seen]
+    assert steps == [f"epoch {e}/2, step {s}/3" for e in (1, 2) for s in (1, 2, 3)]
+    assert [fraction for fraction, _ in seen] == pytest.approx([k / 6 for k in range(1, 7)])
+    assert "loss" in seen[-1][1] and "accuracy" in seen[-1][1]
 
 
 def test_bad_arguments_are_named(shapes, tmp_path):
