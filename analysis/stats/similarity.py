@@ -1,0 +1,245 @@
+"""Description similarity: how alike different participants name the same concept.
+
+Zhang et al. (2021) embed each 1-2 word description with GloVe and average the pairwise
+cosine similarity across participants. Exactly:
+
+1. A description is lower-cased and split into words (runs of letters and digits,
+   apostrophes inside a word kept: ``"Car's wheel"`` -> ``["car's", "wheel"]``).
+2. Its embedding is the mean of its known words' vectors, scaled to unit length. Words not
+   in the vocabulary are counted and reported; a description with no known word has no
+   embedding and is left out (and counted).
+3. Per concept c (identified by scenario, reducer, concept), with n_c embedded
+   descriptions u_i: the mean cosine over pairs of descriptions by *different*
+   participants, computed without a pair loop as
+
+       (‖Σ_i u_i‖² − Σ_p ‖Σ_{i∈p} u_i‖²) / (n_c² − Σ_p n_{c,p}²)
+
+   where p runs over participants (so same-participant pairs, including i = j, drop out
+   even when a participant described a concept twice).
+4. Per participant p and concept c: the mean cosine between p's description(s) of c and
+   every other participant's description of c. Per participant: the mean of these over
+   the concepts p described. When each participant describes a concept once, the mean of
+   the per-participant values of a concept equals the concept's value in (3).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from .frames import CONCEPT, DESCRIPTIONS, PARTICIPANT, REDUCER, SCENARIO, TEXT, check_frame
+from .word_vectors import WordVectors
+
+TOKEN_PATTERN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+CONCEPT_KEY = (SCENARIO, REDUCER, CONCEPT)
+
+
+def tokenize(text: object) -> list[str]:
+    """Lower-cased words of ``text`` (letters and digits; inner apostrophes kept)."""
+    if not isinstance(text, str):
+        return []
+    return [word.replace("’", "'") for word in TOKEN_PATTERN.findall(text.lower())]
+
+
+@dataclass(frozen=True)
+class SimilarityResult:
+    """Description similarity at three levels, with the unknown words.
+
+    Attributes
+    ----------
+    descriptions : the input rows plus ``n_words``, ``n_known``, ``n_unknown``,
+        ``embedded`` (bool) and ``similarity`` (mean cosine to other participants'
+        descriptions of the same concept; NaN when not embedded or nobody else's).
+    per_concept : one row per concept: scenario, reducer, concept, n_descriptions
+        (embedded), n_participants, similarity (NaN with fewer than two participants).
+    per_participant : one row per participant: participant, n_descriptions, n_embedded,
+        n_unknown_words, n_concepts_scored, description_similarity.
+    unknown_words : word, count (occurrences), most frequent first.
+    vectors_label : how the vectors are named in reports.
+    notes : plain-language remarks for the report (left-out descriptions, ...).
+    """
+
+    descriptions: pd.DataFrame
+    per_concept: pd.DataFrame
+    per_participant: pd.DataFrame
+    unknown_words: pd.DataFrame
+    vectors_label: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_words(self) -> int:
+        return int(self.descriptions["n_words"].sum())
+
+    @property
+    def n_unknown(self) -> int:
+        return int(self.descriptions["n_unknown"].sum())
+
+
+def description_similarity(descriptions: pd.DataFrame, vectors: WordVectors) -> SimilarityResult:
+    """Description similarity per description, concept and participant (see module docstring).
+
+    Parameters
+    ----------
+    descriptions : frame with columns participant, scenario, reducer, concept, text.
+    vectors : loaded word vectors (:func:`analysis.stats.load_word_vectors`).
+    """
+    check_frame(descriptions, DESCRIPTIONS)
+    frame = descriptions.reset_index(drop=True)
+    codes, texts = pd.factorize(frame[TEXT].where(frame[TEXT].notna(), "").astype(str))
+    text_units, text_counts, unknown = _embed_texts(list(texts), vectors)
+    units = text_units[codes]
+    counts = text_counts[codes]
+    embedded = np.isfinite(units[:, 0])
+
+    per_description, per_concept, per_pair = _pairwise_means(frame, units, embedded)
+    rows = frame.assign(
+        n_words=counts[:, 0],
+        n_known=counts[:, 1],
+        n_unknown=counts[:, 0] - counts[:, 1],
+        embedded=embedded,
+        similarity=per_description,
+    )
+    unknown_words = _count_unknown(unknown, codes)
+    result = SimilarityResult(
+        descriptions=rows,
+        per_concept=per_concept,
+        per_participant=_per_participant(rows, per_pair),
+        unknown_words=unknown_words,
+        vectors_label=vectors.description,
+    )
+    result.notes.extend(_notes(result))
+    return result
+
+
+def _embed_texts(
+    texts: list[str], vectors: WordVectors
+) -> tuple[np.ndarray, np.ndarray, dict[int, list[str]]]:
+    """Unit embeddings (NaN rows when nothing is known), (n_words, n_known) and the unknown
+    words of each distinct text."""
+    key_to_index = vectors.vectors.key_to_index
+    indptr, indices, counts = [0], [], np.zeros((len(texts), 2), dtype=np.int64)
+    unknown: dict[int, list[str]] = {}
+    for row, text in enumerate(texts):
+        words = tokenize(text)
+        known = [key_to_index[w] for w in words if w in key_to_index]
+        missing = [w for w in words if w not in key_to_index]
+        if missing:
+            unknown[row] = missing
+        indices.extend(known)
+        indptr.append(len(indices))
+        counts[row] = (len(words), len(known))
+    shape = (len(texts), vectors.vocabulary_size)
+    membership = sparse.csr_matrix(
+        (np.ones(len(indices)), np.asarray(indices, dtype=np.int64), np.asarray(indptr)), shape
+    )
+    sums = np.asarray(membership @ vectors.vectors.vectors.astype(np.float64))
+    norms = np.linalg.norm(sums, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # The mean and the sum point the same way, so the unit vector is the same.
+        units = sums / norms[:, None]
+    units[(counts[:, 1] == 0) | (norms == 0)] = np.nan
+    return units, counts, unknown
+
+
+def _pairwise_means(
+    frame: pd.DataFrame, units: np.ndarray, embedded: np.ndarray
+) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
+    concept_codes, concepts = pd.MultiIndex.from_frame(frame[list(CONCEPT_KEY)]).factorize()
+    pair_codes, pairs = pd.factorize(
+        pd.MultiIndex.from_arrays([concept_codes, frame[PARTICIPANT].to_numpy()])
+    )
+    weights = embedded.astype(np.float64)
+    vectors = np.where(embedded[:, None], units, 0.0)
+    concept_sum, concept_n = _group_sums(concept_codes, len(concepts), vectors, weights)
+    pair_sum, pair_n = _group_sums(pair_codes, len(pairs), vectors, weights)
+    pair_concept = np.asarray(pairs.get_level_values(0))
+
+    others = concept_sum[pair_concept] - pair_sum  # per (concept, participant)
+    others_n = concept_n[pair_concept] - pair_n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_description = np.einsum("ij,ij->i", vectors, others[pair_codes]) / others_n[pair_codes]
+        pair_similarity = np.einsum("ij,ij->i", pair_sum, others) / (pair_n * others_n)
+        same = np.einsum("ij,ij->i", pair_sum, pair_sum)
+        same = np.bincount(pair_concept, weights=same, minlength=len(concepts))
+        same_n = np.bincount(pair_concept, weights=pair_n**2, minlength=len(concepts))
+        numerator = np.einsum("ij,ij->i", concept_sum, concept_sum) - same
+        concept_similarity = numerator / (concept_n**2 - same_n)
+    per_description[~embedded | (others_n[pair_codes] == 0)] = np.nan
+    participants_per_concept = np.bincount(pair_concept[pair_n > 0], minlength=len(concepts))
+    concept_similarity[participants_per_concept < 2] = np.nan
+    pair_similarity[(pair_n == 0) | (others_n == 0)] = np.nan
+
+    per_concept = concepts.to_frame(index=False, name=list(CONCEPT_KEY)).assign(
+        n_descriptions=concept_n.astype(np.int64),
+        n_participants=participants_per_concept,
+        similarity=concept_similarity,
+    )
+    per_pair = pd.DataFrame({PARTICIPANT: pairs.get_level_values(1), "similarity": pair_similarity})
+    return per_description, per_concept, per_pair
+
+
+def _group_sums(
+    codes: np.ndarray, n_groups: int, vectors: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    indicator = sparse.csr_matrix(
+        (np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(n_groups, len(codes))
+    )
+    return np.asarray(indicator @ vectors), np.bincount(codes, weights, minlength=n_groups)
+
+
+def _per_participant(rows: pd.DataFrame, per_pair: pd.DataFrame) -> pd.DataFrame:
+    counts = rows.groupby(PARTICIPANT, sort=False).agg(
+        n_descriptions=(TEXT, "size"),
+        n_embedded=("embedded", "sum"),
+        n_unknown_words=("n_unknown", "sum"),
+    )
+    scored = per_pair.dropna(subset=["similarity"]).groupby(PARTICIPANT, sort=False)["similarity"]
+    counts["n_concepts_scored"] = scored.size().reindex(counts.index, fill_value=0)
+    counts["description_similarity"] = scored.mean().reindex(counts.index)
+    return counts.reset_index()
+
+
+def _count_unknown(unknown: dict[int, list[str]], codes: np.ndarray) -> pd.DataFrame:
+    uses = np.bincount(codes, minlength=max(unknown, default=-1) + 1)
+    totals: dict[str, int] = {}
+    for text_row, words in unknown.items():
+        for word in words:
+            totals[word] = totals.get(word, 0) + int(uses[text_row])
+    table = pd.DataFrame({"word": list(totals), "count": list(totals.values())}, dtype=object)
+    table["count"] = table["count"].astype(np.int64)
+    return table.sort_values(["count", "word"], ascending=[False, True], ignore_index=True)
+
+
+def _notes(result: SimilarityResult) -> list[str]:
+    rows = result.descriptions
+    notes = []
+    if len(rows) == 0:
+        return ["No descriptions were given, so description similarity is not available."]
+    n_words = result.n_words
+    if result.n_unknown:
+        top = ", ".join(
+            f"{w!r} ({c})" for w, c in result.unknown_words.head(10).itertuples(index=False)
+        )
+        notes.append(
+            f"{result.n_unknown:,} of {n_words:,} words ({result.n_unknown / max(n_words, 1):.1%}) "
+            f"are not in the word vectors and were ignored; most frequent: {top}."
+        )
+    left_out = int((~rows["embedded"]).sum())
+    if left_out:
+        notes.append(
+            f"{left_out:,} of {len(rows):,} descriptions had no known word (or were empty) and "
+            "have no embedding; they are left out of description similarity."
+        )
+    if left_out == len(rows):
+        notes.append("No description could be embedded, so description similarity is empty.")
+    single = int((result.per_concept["n_participants"] < 2).sum())
+    if single and left_out < len(rows):
+        notes.append(
+            f"{single:,} concept(s) were described by fewer than two participants (with an "
+            "embedding), so no pairwise similarity exists for them."
+        )
+    return notes
