@@ -1,9 +1,10 @@
 """Planning a study: participants needed per group, and power by simulation from a pilot.
 
-- :func:`sample_size_per_group` solves the power equation with statsmodels: the one-way
-  ANOVA F test for Cohen's f (``FTestAnovaPower``, whose ``nobs`` is the total over all
-  groups) or the two-sample t-test for Cohen's d (``TTestIndPower``). The answer is
-  rounded up to whole participants per group, and the power at that size is reported.
+- :func:`sample_size_per_group` finds the smallest whole number of participants per group
+  whose power, from statsmodels' power functions, reaches the target: the one-way ANOVA
+  F test for Cohen's f (``FTestAnovaPower``, whose ``nobs`` is the total over all groups)
+  or the two-sample t-test for Cohen's d (``TTestIndPower``). The power at that size is
+  reported.
 - :func:`power_by_simulation` estimates the power of the one-way ANOVA at a planned size
   from pilot data: each simulated study draws ``n`` values per group, either by resampling
   the pilot group with replacement (``"bootstrap"``: keeps the pilot's shape, e.g. the
@@ -88,23 +89,41 @@ def sample_size_per_group(
         raise ValueError(f"alpha={alpha!r} and power={power!r} must be strictly between 0 and 1.")
     if test == "ttest":
         n_groups = 2
-        raw = TTestIndPower().solve_power(effect_size=effect_size, alpha=alpha, power=power)
-        per_group = math.ceil(raw - 1e-9)
-        reached = TTestIndPower().power(effect_size=effect_size, nobs1=per_group, alpha=alpha)
+
+        def power_at(n: int) -> float:
+            return TTestIndPower().power(effect_size=effect_size, nobs1=n, alpha=alpha)
     else:
         if n_groups < 2:
             raise ValueError(f"n_groups={n_groups} must be at least 2 for an ANOVA.")
-        solver = FTestAnovaPower()
-        total = solver.solve_power(
-            effect_size=effect_size, alpha=alpha, power=power, k_groups=n_groups
-        )
-        per_group = math.ceil(total / n_groups - 1e-9)
-        reached = solver.power(
-            effect_size=effect_size, nobs=per_group * n_groups, alpha=alpha, k_groups=n_groups
-        )
+
+        def power_at(n: int) -> float:
+            return FTestAnovaPower().power(
+                effect_size=effect_size, nobs=n * n_groups, alpha=alpha, k_groups=n_groups
+            )
+
+    per_group = _smallest_n(power_at, power)
+    reached = power_at(per_group)
     return SampleSize(
         per_group, per_group * n_groups, float(reached), effect_size, alpha, power, n_groups, test
     )
+
+
+def _smallest_n(power_at, target: float, *, limit: int = 10**7) -> int:
+    """The smallest n >= 2 with power_at(n) >= target (power grows with n): doubling, then
+    bisection. Whole participants, so no rounding of a continuous solution is needed."""
+    high = 2
+    while power_at(high) < target:
+        if high >= limit:
+            raise ValueError(f"more than {limit:,} per group would be needed; the effect is tiny.")
+        high *= 2
+    low = high // 2 if high > 2 else 1  # power_at(low) < target, or low = 1 (below the minimum)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if power_at(middle) >= target:
+            high = middle
+        else:
+            low = middle
+    return max(high, 2)
 
 
 def power_by_simulation(

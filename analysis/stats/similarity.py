@@ -115,6 +115,13 @@ def description_similarity(descriptions: pd.DataFrame, vectors: WordVectors) -> 
     return result
 
 
+def embed_texts(texts: list[str], vectors: WordVectors) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-length mean word vectors of ``texts``, shape (n, dimensions), NaN rows for texts
+    without a known word; and (n_words, n_known) per text, shape (n, 2)."""
+    units, counts, _ = _embed_texts(list(texts), vectors)
+    return units, counts
+
+
 def _embed_texts(
     texts: list[str], vectors: WordVectors
 ) -> tuple[np.ndarray, np.ndarray, dict[int, list[str]]]:
