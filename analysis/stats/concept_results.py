@@ -36,6 +36,7 @@ from .frames import (
     TEXT,
     check_frame,
     check_responses,
+    key_codes,
 )
 from .similarity import CONCEPT_KEY, embed_texts, tokenize
 from .word_vectors import WordVectors
@@ -107,24 +108,35 @@ def concept_results(
 
 def _labels(descriptions: pd.DataFrame, n_labels: int) -> pd.DataFrame:
     key = list(CONCEPT_KEY)
-    codes, texts = pd.factorize(descriptions[TEXT].where(descriptions[TEXT].notna(), ""))
-    normal = np.array([" ".join(tokenize(t)) for t in texts], dtype=object)
-    frame = descriptions[key].assign(label=normal[codes] if len(codes) else [])
-    frame = frame[frame["label"] != ""]
-    counts = frame.groupby([*key, "label"], sort=False).size().rename("count").reset_index()
-    counts = counts.sort_values([*key, "count", "label"], ascending=[True] * 3 + [False, True])
-    top = counts.groupby(key, sort=False).head(n_labels)
-    listing = top.assign(entry=top["label"] + " (" + top["count"].astype(str) + ")")
-    totals = counts.groupby(key, sort=False)["count"].sum()
-    first = counts.groupby(key, sort=False).head(1).set_index(key)
-    return pd.DataFrame(
+    concept_codes, concept_keys = key_codes(descriptions, key)
+    text_codes, texts = pd.factorize(descriptions[TEXT].where(descriptions[TEXT].notna(), ""))
+    label_of_text = np.array([" ".join(tokenize(t)) for t in texts], dtype=object)
+    label_codes, labels = pd.factorize(label_of_text)
+    label_codes = label_codes[text_codes] if len(text_codes) else text_codes
+    counts = (
+        pd.DataFrame({"concept_code": concept_codes, "label_code": label_codes})
+        .value_counts()
+        .rename("count")
+        .reset_index()
+    )
+    counts["label"] = np.asarray(labels, dtype=object)[counts["label_code"]]
+    counts = counts[counts["label"] != ""]
+    counts = counts.sort_values(["concept_code", "count", "label"], ascending=[True, False, True])
+    top = counts.groupby("concept_code", sort=False).head(n_labels)
+    listing = top["label"] + " (" + top["count"].astype(str) + ")"
+    by_concept = counts.groupby("concept_code", sort=True)
+    first = by_concept.head(1).set_index("concept_code")
+    totals = by_concept["count"].sum()
+    table = pd.DataFrame(
         {
             "n_descriptions": totals,
-            "top_labels": listing.groupby(key, sort=False)["entry"].agg("; ".join),
+            "top_labels": listing.groupby(top["concept_code"]).agg("; ".join),
             "top_label": first["label"],
             "top_label_share": first["count"] / totals,
         }
     )
+    table.index = pd.MultiIndex.from_frame(concept_keys.iloc[table.index])
+    return table
 
 
 def _part_agreement(
@@ -133,30 +145,32 @@ def _part_agreement(
     key = list(CONCEPT_KEY)
     named = np.full(len(table), np.nan)
     similar = np.full(len(table), np.nan)
-    parts = table.set_index(key)[BEST_PART]
-    if parts.isna().all() or len(descriptions) == 0:
+    if table[BEST_PART].isna().all() or len(descriptions) == 0:
         return named, similar
-    rows = descriptions[[*key, TEXT]].join(parts, on=key).dropna(subset=[BEST_PART])
-    pair_codes, pairs = pd.factorize(
-        pd.MultiIndex.from_arrays([rows[TEXT].fillna("").astype(str), rows[BEST_PART].astype(str)])
-    )
-    texts = list(pairs.get_level_values(0))
-    part_names = list(pairs.get_level_values(1))
+    concept_codes, concept_keys = key_codes(descriptions, key)
+    part_of_concept = concept_keys.merge(table[[*key, BEST_PART]], on=key, how="left")[BEST_PART]
+    part = part_of_concept.to_numpy(dtype=object)[concept_codes]
+    has_part = pd.notna(part)
+    text_codes, texts = pd.factorize(descriptions[TEXT].where(descriptions[TEXT].notna(), ""))
+    part_codes, parts = pd.factorize(pd.Series(part).where(has_part, ""))
+    pair_codes, pair_keys = pd.factorize(text_codes.astype(np.int64) * len(parts) + part_codes)
+    pair_texts = [str(texts[k // len(parts)]) for k in pair_keys]
+    pair_parts = [str(parts[k % len(parts)]) for k in pair_keys]
     hit = np.array(
         [
             bool(set(tokenize(t)) & set(_part_words(p)))
-            for t, p in zip(texts, part_names, strict=True)
+            for t, p in zip(pair_texts, pair_parts, strict=True)
         ]
     )
-    rows = rows.assign(part_named=hit[pair_codes].astype(float))
+    values = pd.DataFrame({"code": concept_codes, "part_named": hit[pair_codes].astype(float)})
     if vectors is not None:
-        text_units, _ = embed_texts(texts, vectors)
-        part_units, _ = embed_texts([" ".join(_part_words(p)) for p in part_names], vectors)
-        cosine = np.einsum("ij,ij->i", text_units, part_units)  # NaN where either is unknown
-        rows = rows.assign(part_similarity=cosine[pair_codes])
+        text_units, _ = embed_texts(pair_texts, vectors)
+        part_units, _ = embed_texts([" ".join(_part_words(p)) for p in pair_parts], vectors)
+        values["part_similarity"] = np.einsum("ij,ij->i", text_units, part_units)[pair_codes]
     else:
-        rows = rows.assign(part_similarity=np.nan)
-    means = rows.groupby(key, sort=False)[["part_named", "part_similarity"]].mean()
+        values["part_similarity"] = np.nan
+    means = values[has_part].groupby("code").mean()
+    means.index = pd.MultiIndex.from_frame(concept_keys.iloc[means.index])
     aligned = means.reindex(pd.MultiIndex.from_frame(table[key]))
     return aligned["part_named"].to_numpy(), aligned["part_similarity"].to_numpy()
 

@@ -31,7 +31,16 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .frames import CONCEPT, DESCRIPTIONS, PARTICIPANT, REDUCER, SCENARIO, TEXT, check_frame
+from .frames import (
+    CONCEPT,
+    DESCRIPTIONS,
+    PARTICIPANT,
+    REDUCER,
+    SCENARIO,
+    TEXT,
+    check_frame,
+    key_codes,
+)
 from .word_vectors import WordVectors
 
 TOKEN_PATTERN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
@@ -91,11 +100,10 @@ def description_similarity(descriptions: pd.DataFrame, vectors: WordVectors) -> 
     frame = descriptions.reset_index(drop=True)
     codes, texts = pd.factorize(frame[TEXT].where(frame[TEXT].notna(), "").astype(str))
     text_units, text_counts, unknown = _embed_texts(list(texts), vectors)
-    units = text_units[codes]
     counts = text_counts[codes]
-    embedded = np.isfinite(units[:, 0])
+    embedded = np.isfinite(text_units[codes, 0])
 
-    per_description, per_concept, per_pair = _pairwise_means(frame, units, embedded)
+    per_description, per_concept, per_pair = _pairwise_means(frame, codes, text_units)
     rows = frame.assign(
         n_words=counts[:, 0],
         n_known=counts[:, 1],
@@ -153,25 +161,46 @@ def _embed_texts(
 
 
 def _pairwise_means(
-    frame: pd.DataFrame, units: np.ndarray, embedded: np.ndarray
+    frame: pd.DataFrame, codes: np.ndarray, text_units: np.ndarray
 ) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
-    concept_codes, concepts = pd.MultiIndex.from_frame(frame[list(CONCEPT_KEY)]).factorize()
-    pair_codes, pairs = pd.factorize(
-        pd.MultiIndex.from_arrays([concept_codes, frame[PARTICIPANT].to_numpy()])
-    )
-    weights = embedded.astype(np.float64)
-    vectors = np.where(embedded[:, None], units, 0.0)
-    concept_sum, concept_n = _group_sums(concept_codes, len(concepts), vectors, weights)
-    pair_sum, pair_n = _group_sums(pair_codes, len(pairs), vectors, weights)
-    pair_concept = np.asarray(pairs.get_level_values(0))
+    """Similarity per description, per concept and per (concept, participant).
 
-    others = concept_sum[pair_concept] - pair_sum  # per (concept, participant)
+    Descriptions repeat a few hundred distinct texts, so the concept sums S_c are built from
+    (concept, text) counts and every dot product u_d · S_c is looked up per (concept, text);
+    only 1-D arrays run over all descriptions. The self term u_d · S_{c,p} is 1 for a
+    participant's single description of a concept and computed explicitly otherwise.
+    """
+    text_embedded = np.isfinite(text_units[:, 0])
+    units = np.where(text_embedded[:, None], text_units, 0.0)
+    embedded = text_embedded[codes]
+    weights = embedded.astype(np.float64)
+    n_texts = max(len(text_units), 1)
+    concept_codes, concepts = key_codes(frame, CONCEPT_KEY)
+    participant_codes, participants = pd.factorize(frame[PARTICIPANT])
+    n_participants = max(len(participants), 1)
+    pair_codes, pair_keys = pd.factorize(concept_codes * n_participants + participant_codes)
+    pair_concept = pair_keys // n_participants
+    pair_participant = np.asarray(participants, dtype=object)[pair_keys % n_participants]
+
+    ct_codes, ct_keys = pd.factorize(concept_codes * n_texts + codes)
+    ct_concept, ct_text = ct_keys // n_texts, ct_keys % n_texts
+    ct_counts = np.bincount(ct_codes, weights=weights, minlength=len(ct_keys))
+    concept_sum = np.asarray(
+        sparse.csr_matrix((ct_counts, (ct_concept, ct_text)), shape=(len(concepts), n_texts))
+        @ units
+    )
+    ct_dot = np.einsum("ij,ij->i", units[ct_text], concept_sum[ct_concept])
+    dot = ct_dot[ct_codes] * weights  # u_d · S_c
+
+    concept_n = np.bincount(concept_codes, weights=weights, minlength=len(concepts))
+    pair_n = np.bincount(pair_codes, weights=weights, minlength=len(pair_keys))
+    self_dot, pair_norm = _self_terms(pair_codes, pair_n, codes, units, weights)
     others_n = concept_n[pair_concept] - pair_n
+    pair_dot = np.bincount(pair_codes, weights=dot, minlength=len(pair_keys))  # S_cp · S_c
     with np.errstate(invalid="ignore", divide="ignore"):
-        per_description = np.einsum("ij,ij->i", vectors, others[pair_codes]) / others_n[pair_codes]
-        pair_similarity = np.einsum("ij,ij->i", pair_sum, others) / (pair_n * others_n)
-        same = np.einsum("ij,ij->i", pair_sum, pair_sum)
-        same = np.bincount(pair_concept, weights=same, minlength=len(concepts))
+        per_description = (dot - self_dot) / others_n[pair_codes]
+        pair_similarity = (pair_dot - pair_norm) / (pair_n * others_n)
+        same = np.bincount(pair_concept, weights=pair_norm, minlength=len(concepts))
         same_n = np.bincount(pair_concept, weights=pair_n**2, minlength=len(concepts))
         numerator = np.einsum("ij,ij->i", concept_sum, concept_sum) - same
         concept_similarity = numerator / (concept_n**2 - same_n)
@@ -180,22 +209,38 @@ def _pairwise_means(
     concept_similarity[participants_per_concept < 2] = np.nan
     pair_similarity[(pair_n == 0) | (others_n == 0)] = np.nan
 
-    per_concept = concepts.to_frame(index=False, name=list(CONCEPT_KEY)).assign(
+    per_concept = concepts.assign(
         n_descriptions=concept_n.astype(np.int64),
         n_participants=participants_per_concept,
         similarity=concept_similarity,
     )
-    per_pair = pd.DataFrame({PARTICIPANT: pairs.get_level_values(1), "similarity": pair_similarity})
+    per_pair = pd.DataFrame({PARTICIPANT: pair_participant, "similarity": pair_similarity})
     return per_description, per_concept, per_pair
 
 
-def _group_sums(
-    codes: np.ndarray, n_groups: int, vectors: np.ndarray, weights: np.ndarray
+def _self_terms(
+    pair_codes: np.ndarray,
+    pair_n: np.ndarray,
+    codes: np.ndarray,
+    units: np.ndarray,
+    weights: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    indicator = sparse.csr_matrix(
-        (np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(n_groups, len(codes))
-    )
-    return np.asarray(indicator @ vectors), np.bincount(codes, weights, minlength=n_groups)
+    """u_d · S_{c,p} per description and ‖S_{c,p}‖² per (concept, participant).
+
+    With one embedded description both are 1 (unit vectors); pairs with several are summed
+    explicitly (rare: a participant describing the same concept twice).
+    """
+    self_dot = weights.copy()
+    pair_norm = np.minimum(pair_n, 1.0)
+    repeated = np.flatnonzero((pair_n[pair_codes] > 1) & (weights > 0))
+    if repeated.size:
+        local, pairs = pd.factorize(pair_codes[repeated])
+        vectors = units[codes[repeated]]
+        sums = np.zeros((len(pairs), units.shape[1]))
+        np.add.at(sums, local, vectors)
+        self_dot[repeated] = np.einsum("ij,ij->i", vectors, sums[local])
+        pair_norm[pairs] = np.einsum("ij,ij->i", sums, sums)
+    return self_dot, pair_norm
 
 
 def _per_participant(rows: pd.DataFrame, per_pair: pd.DataFrame) -> pd.DataFrame:
