@@ -47,7 +47,7 @@ from .mixed_model import group_mixed_model
 from .planning import cohens_f_from_eta_squared, sample_size_per_group
 from .pseudonyms import pseudonym_map
 from .scoring import ScoringRules, accuracy_by_position, participant_scores, questionnaire_scores
-from .similarity import SimilarityResult, description_similarity
+from .similarity import SimilarityResult, description_similarity, embed_texts
 from .table1 import DEFAULT_REDUCER_LABELS, DEFAULT_REDUCER_ORDER, Table1, build_table1
 from .word_vectors import BUNDLED, WordVectors, WordVectorsUnavailable, load_word_vectors
 
@@ -169,7 +169,11 @@ def build_report(
 
     if vectors is _UNSET:
         vectors = watch.run("word_vectors", _load_vectors, settings.word_vectors, notes)
-    similarity = watch.run("similarity", _similarity, descriptions, vectors, notes)
+    kept = scores.set_index(PARTICIPANT)["excluded"].eq(False)
+    kept_responses = responses[responses[PARTICIPANT].map(kept).fillna(False).astype(bool)]
+    kept_descriptions = descriptions[descriptions[PARTICIPANT].map(kept).fillna(False).astype(bool)]
+    # Excluded participants are excluded from the results, their descriptions included.
+    similarity = watch.run("similarity", _similarity, kept_descriptions, vectors, notes)
     scores = _join_similarity(scores, similarity)
 
     measures = _measures(scores, item_names, similarity, notes)
@@ -185,22 +189,26 @@ def build_report(
         decimals=settings.decimals,
     )
     notes.extend(table.notes)
-    kept = scores.set_index(PARTICIPANT)["excluded"].eq(False)
     mixed = watch.run("mixed_model", _mixed_models, responses, kept, settings, notes)
     planning = watch.run("planning", _planning, table, settings)
     positions = watch.run("positions", accuracy_by_position, responses, kept)
-    kept_responses = responses[responses[PARTICIPANT].map(kept).fillna(False).astype(bool)]
-    kept_descriptions = descriptions[descriptions[PARTICIPANT].map(kept).fillna(False).astype(bool)]
     concept_table = watch.run(
         "concepts", concept_results, kept_responses, kept_descriptions, concepts, vectors=vectors
     )
+    if similarity is not None:
+        per_concept = similarity.per_concept.rename(columns={"similarity": SIMILARITY})
+        concept_table = concept_table.merge(
+            per_concept[[SCENARIO, REDUCER, "concept", SIMILARITY]],
+            on=[SCENARIO, REDUCER, "concept"],
+            how="left",
+        )
     published = watch.run(
         "pseudonymise",
         _pseudonymise,
         settings.pseudonym_key,
         scores,
         responses,
-        similarity.descriptions if similarity is not None else descriptions,
+        _with_word_counts(descriptions, vectors),
     )
     return Report(
         settings=settings,
@@ -264,6 +272,18 @@ def _similarity(
     result = description_similarity(descriptions, vectors)
     notes.extend(result.notes)
     return result
+
+
+def _with_word_counts(descriptions: pd.DataFrame, vectors: WordVectors | None) -> pd.DataFrame:
+    """All descriptions (excluded participants' too) with n_words and n_unknown."""
+    if vectors is None or len(descriptions) == 0:
+        return descriptions
+    text = descriptions["text"]
+    codes, texts = pd.factorize(text.where(text.notna(), "").astype(str))
+    _, counts = embed_texts(list(texts), vectors)
+    return descriptions.assign(
+        n_words=counts[codes, 0], n_unknown=counts[codes, 0] - counts[codes, 1]
+    )
 
 
 def _join_similarity(scores: pd.DataFrame, similarity: SimilarityResult | None) -> pd.DataFrame:
@@ -389,7 +409,7 @@ def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
     table = report.table1
     contents: dict[str, Callable[[], str]] = {
         "responses.csv": lambda: report.responses.to_csv(index=False),
-        "descriptions.csv": lambda: report.descriptions.to_csv(index=False),
+        "descriptions.csv": lambda: _description_rows(report.descriptions).to_csv(index=False),
         "participants.csv": lambda: report.participants.to_csv(index=False),
         "table1.csv": lambda: table.layout().to_csv(index=False),
         "table1.md": table.to_markdown,
@@ -405,6 +425,13 @@ def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
     paths["report.html"] = _write_atomic(out / "report.html", render_html(report))
     report.timings["report_html"] = round(time.perf_counter() - started, 4)
     return paths
+
+
+def _description_rows(descriptions: pd.DataFrame) -> pd.DataFrame:
+    """descriptions.csv: what was typed, with its word counts. Similarity is published per
+    participant (participants.csv) and per concept (concepts.csv); a million per-description
+    floats would double the file and its writing time."""
+    return descriptions.drop(columns=["n_known", "embedded", "similarity"], errors="ignore")
 
 
 def tests_frame(report: Report) -> pd.DataFrame:
@@ -426,6 +453,7 @@ def _write_atomic(path: Path, text: str) -> Path:
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             stream.write(text)
+        os.chmod(temporary, 0o644)  # mkstemp makes 0600; reports are meant to be shared
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -229,7 +229,8 @@ def _plots(report: Report) -> str:
 
 def _png(figure: Figure) -> str:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    # A fixed layout: "tight" boxes and constrained layout cost several extra draws.
+    figure.savefig(buffer, format="png", dpi=90)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -240,30 +241,35 @@ def _scenarios(report: Report) -> list:
 
 
 def _distributions(report: Report) -> Figure | None:
+    """One panel per measure; per group (scenario / reducer) a box plot and a sample of points."""
     kept = report.participants[~report.participants["excluded"]]
     measures = list(report.table1.measures.items())
-    scenarios = _scenarios(report)
-    if len(kept) == 0 or not scenarios:
+    groups = [
+        (scenario, reducer)
+        for scenario in _scenarios(report)
+        for reducer in report.table1._scenario_reducers(scenario)
+    ]
+    if len(kept) == 0 or not groups or not measures:
         return None
-    figure = Figure(figsize=(3.2 * len(scenarios), 2.3 * len(measures)), layout="constrained")
-    axes = figure.subplots(len(measures), len(scenarios), squeeze=False)
-    for i, (measure, label) in enumerate(measures):
-        for j, scenario in enumerate(scenarios):
-            ax = axes[i][j]
-            reducers = report.table1._scenario_reducers(scenario)
-            values = [
-                pd.to_numeric(
-                    kept.loc[(kept[SCENARIO] == scenario) & (kept[REDUCER] == r), measure],
-                    errors="coerce",
-                )
-                .dropna()
-                .to_numpy()
-                for r in reducers
-            ]
-            _box_strip(ax, values, [report.table1._label(r) for r in reducers])
-            ax.set_title(f"{scenario}" if i == 0 else "", fontsize=9)
-            ax.set_ylabel(label if j == 0 else "", fontsize=8)
-            ax.tick_params(labelsize=7)
+    columns = min(2, len(measures))
+    rows = -(-len(measures) // columns)
+    figure = Figure(figsize=(6.2 * columns, 2.9 * rows))
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    keys = kept[SCENARIO].astype(str) + "\x1f" + kept[REDUCER].astype(str)
+    by_group = {key: rows_ for key, rows_ in kept.groupby(keys, sort=False)}
+    labels = [f"{s}\n{report.table1._label(r)}" for s, r in groups]
+    for ax, (measure, label) in zip(axes, measures, strict=False):
+        values = []
+        for scenario, reducer in groups:
+            rows_ = by_group.get(f"{scenario}\x1f{reducer}")
+            column = rows_[measure] if rows_ is not None else pd.Series(dtype=float)
+            values.append(pd.to_numeric(column, errors="coerce").dropna().to_numpy())
+        _box_strip(ax, values, labels)
+        ax.set_title(label, fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in axes[len(measures) :]:
+        ax.set_visible(False)
+    figure.subplots_adjust(hspace=0.65, wspace=0.18, left=0.06, right=0.98, top=0.95, bottom=0.08)
     return figure
 
 
@@ -295,7 +301,7 @@ def _positions(report: Report) -> Figure | None:
     scenarios = _scenarios(report)
     if len(table) == 0 or not scenarios:
         return None
-    figure = Figure(figsize=(3.4 * len(scenarios), 2.6), layout="constrained")
+    figure = Figure(figsize=(3.4 * len(scenarios), 2.6), layout=None)
     axes = figure.subplots(1, len(scenarios), squeeze=False)[0]
     for ax, scenario in zip(axes, scenarios, strict=True):
         for reducer, rows in table[table[SCENARIO] == scenario].groupby(REDUCER, sort=False):
@@ -312,6 +318,7 @@ def _positions(report: Report) -> Figure | None:
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=7)
     axes[0].set_ylabel("accuracy", fontsize=8)
+    figure.tight_layout()
     return figure
 
 
@@ -334,7 +341,7 @@ def _exclusions(report: Report) -> Figure | None:
         + scores[REDUCER].map(lambda r: report.table1.reducer_labels.get(r, r)).astype(str)
     )
     counts = pd.crosstab(labels, kind)
-    figure = Figure(figsize=(max(4.0, 0.6 * len(counts) + 2), 2.8), layout="constrained")
+    figure = Figure(figsize=(max(4.0, 0.6 * len(counts) + 2), 2.8), layout=None)
     ax = figure.subplots()
     bottom = np.zeros(len(counts))
     colours = {"kept": "#2da44e", "accuracy below threshold": "#cf222e"}
@@ -344,6 +351,7 @@ def _exclusions(report: Report) -> Figure | None:
     ax.set_ylabel("participants", fontsize=8)
     ax.tick_params(axis="x", labelrotation=45, labelsize=7)
     ax.legend(fontsize=7)
+    figure.tight_layout()
     return figure
 
 
@@ -352,7 +360,7 @@ def _times(report: Report) -> Figure | None:
     scenarios = _scenarios(report)
     if len(table) == 0 or not scenarios or table["rt_median_ms"].isna().all():
         return None
-    figure = Figure(figsize=(3.4 * len(scenarios), 2.6), layout="constrained")
+    figure = Figure(figsize=(3.4 * len(scenarios), 2.6), layout=None)
     axes = figure.subplots(1, len(scenarios), squeeze=False)[0]
     for ax, scenario in zip(axes, scenarios, strict=True):
         for reducer, rows in table[table[SCENARIO] == scenario].groupby(REDUCER, sort=False):
@@ -368,4 +376,5 @@ def _times(report: Report) -> Figure | None:
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=7)
     axes[0].set_ylabel("median time (s)", fontsize=8)
+    figure.tight_layout()
     return figure

@@ -170,6 +170,11 @@ def _pairwise_means(
     only 1-D arrays run over all descriptions. The self term u_d · S_{c,p} is 1 for a
     participant's single description of a concept and computed explicitly otherwise.
     """
+    if len(frame) == 0:
+        per_concept = frame[list(CONCEPT_KEY)].assign(
+            n_descriptions=0, n_participants=0, similarity=np.nan
+        )
+        return np.array([]), per_concept, pd.DataFrame({PARTICIPANT: [], "similarity": []})
     text_embedded = np.isfinite(text_units[:, 0])
     units = np.where(text_embedded[:, None], text_units, 0.0)
     embedded = text_embedded[codes]

@@ -60,7 +60,9 @@ def test_standard_errors_are_the_gls_formula_with_dense_matrices():
     covariance = np.linalg.inv(x.T @ v_inverse @ x)
     beta = covariance @ x.T @ v_inverse @ data.y.to_numpy()
     assert fit.coefficients["estimate"].to_numpy() == pytest.approx(beta, abs=1e-10)
-    assert fit.coefficients["se"].to_numpy() == pytest.approx(np.sqrt(np.diag(covariance)), rel=1e-9)
+    assert fit.coefficients["se"].to_numpy() == pytest.approx(
+        np.sqrt(np.diag(covariance)), rel=1e-9
+    )
 
 
 def test_balanced_effects_equal_differences_of_group_means():
