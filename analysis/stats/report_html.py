@@ -341,6 +341,14 @@ def _exclusions(report: Report) -> Figure | None:
         + scores[REDUCER].map(lambda r: report.table1.reducer_labels.get(r, r)).astype(str)
     )
     counts = pd.crosstab(labels, kind)
+    order = [  # Table 1's group order, not alphabetical
+        f"{s} / {report.table1._label(r)}"
+        for s in _scenarios(report)
+        for r in report.table1._scenario_reducers(s)
+    ]
+    counts = counts.reindex(
+        [g for g in order if g in counts.index] + sorted(set(counts.index) - set(order))
+    )
     figure = Figure(figsize=(max(4.0, 0.6 * len(counts) + 2), 2.8), layout=None)
     ax = figure.subplots()
     bottom = np.zeros(len(counts))
@@ -350,7 +358,7 @@ def _exclusions(report: Report) -> Figure | None:
         bottom += counts[column].to_numpy()
     ax.set_ylabel("participants", fontsize=8)
     ax.tick_params(axis="x", labelrotation=45, labelsize=7)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, ncols=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     figure.tight_layout()
     return figure
 
