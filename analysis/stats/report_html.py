@@ -95,6 +95,16 @@ def _overview(report: Report) -> str:
         )
         .reset_index()
     )
+    rank = {
+        (scenario, reducer): i
+        for i, (scenario, reducer) in enumerate(
+            report.table1.summary[[SCENARIO, REDUCER]].drop_duplicates().itertuples(index=False)
+        )
+    }
+    order = [
+        rank.get((s, r), len(rank)) for s, r in zip(counts[SCENARIO], counts[REDUCER], strict=True)
+    ]
+    counts = counts.iloc[np.argsort(order, kind="stable")]
     counts[REDUCER] = counts[REDUCER].map(lambda r: report.table1.reducer_labels.get(r, r))
     return _section("Participants", _html_table(counts, left=2))
 
@@ -107,6 +117,8 @@ def _table1(report: Report) -> str:
         rows = rows.drop(columns="section")
         if section != "mean ± sd":
             rows = rows.drop(columns="n")
+        if section == "ANOVA p":
+            rows = rows.drop(columns="row")
         parts.append(f"<h3>{html.escape(section)}</h3>" + _html_table(rows, left=2))
     return "".join(parts)
 
@@ -133,7 +145,9 @@ def _tests(report: Report) -> str:
     if len(report.planning):
         parts.append(
             f"<h3>Planning: participants per group for power {report.settings.power:g} at the "
-            "observed effect</h3>" + _html_table(report.planning, left=2)
+            "observed effect</h3><p>For planning a replication. Observed η² overestimates the "
+            "population effect, so these sizes are optimistic; this is not a power analysis of "
+            "the study itself.</p>" + _html_table(report.planning, left=2)
         )
     return "".join(parts) or "<p>No test could be run (see the notes).</p>"
 

@@ -143,7 +143,7 @@ class Table1:
             parts.append(f"**{section}**\n\n" + _markdown_table(rows[columns]))
         caption = (
             f"Table 1. Top: mean ± sd per group (kept participants). Middle: one-way ANOVA p "
-            f"across reducers per scenario. Bottom: {self.correction}-corrected t-test p per "
+            f"across reducers per scenario. Bottom: {self.correction.capitalize()}-corrected t-test p per "
             f"pair of reducers where the ANOVA p < {self.alpha:g} ('{NOT_TESTED}' elsewhere)."
         )
         return caption + "\n\n" + "\n\n".join(parts) + "\n"
