@@ -97,7 +97,8 @@ def concept_results(
     for column in (CLASS_NAME, BEST_PART, BEST_IOU):
         if column not in table:
             table[column] = np.nan
-    table[CLASS_NAME] = table[CLASS_NAME].fillna(table.pop("_class"))
+    from_concepts = table[CLASS_NAME].astype(object)
+    table[CLASS_NAME] = from_concepts.where(from_concepts.notna(), table.pop("_class"))
     for column in ("n_target", "n_matched", "n_descriptions"):
         table[column] = table[column].fillna(0).astype(np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -117,14 +117,38 @@ class Report:
         return methods_paragraph(self)
 
 
-class _Stopwatch:
-    """Wall-clock and CPU seconds per stage (CPU time is what a shared machine cannot inflate)."""
+Progress = Callable[[float, str], None]
+# Stages in order, with their rough share of the work (from benchmarks/analysis.py), so a
+# progress bar moves evenly: progress(fraction, step) is called as each stage starts.
+_STAGES = {
+    "scoring": 0.02,
+    "questionnaire": 0.01,
+    "word_vectors": 0.04,
+    "similarity": 0.12,
+    "table1": 0.12,
+    "mixed_model": 0.07,
+    "planning": 0.01,
+    "positions": 0.02,
+    "concepts": 0.12,
+    "pseudonymise": 0.01,
+    "write_files": 0.3,
+    "report_html": 0.16,
+}
 
-    def __init__(self, timings: dict[str, float] | None = None, cpu: dict | None = None) -> None:
-        self.timings: dict[str, float] = {} if timings is None else timings
-        self.cpu_timings: dict[str, float] = {} if cpu is None else cpu
+
+class _Stopwatch:
+    """Runs the stages: wall-clock and CPU seconds per stage (CPU time is what a shared
+    machine cannot inflate), and the caller's ``progress(fraction, step)``."""
+
+    def __init__(self, report: Report | None = None, progress: Progress | None = None) -> None:
+        self.timings: dict[str, float] = report.timings if report else {}
+        self.cpu_timings: dict[str, float] = report.cpu_timings if report else {}
+        self.progress = progress
 
     def run(self, name: str, function: Callable, *args, **kwargs):
+        if self.progress is not None:
+            done = sum(share for stage, share in _STAGES.items() if stage in self.timings)
+            self.progress(min(done, 1.0), name.replace("_", " "))
         started, cpu_started = time.perf_counter(), time.process_time()
         try:
             return function(*args, **kwargs)
@@ -142,6 +166,7 @@ def build_report(
     concepts: pd.DataFrame | None = None,
     settings: ReportSettings | None = None,
     vectors: WordVectors | None | object = _UNSET,
+    progress: Progress | None = None,
 ) -> Report:
     """Score, test and describe a study (see the module docstring).
 
@@ -152,9 +177,11 @@ def build_report(
     settings : the report's choices (default :class:`ReportSettings`).
     vectors : already loaded word vectors, or None for none; by default they are loaded
         from ``settings.word_vectors``.
+    progress : optional ``progress(fraction, step)``, called as each stage starts (the
+        fraction covers building and writing; :func:`write_report` continues it).
     """
     settings = settings or ReportSettings()
-    watch = _Stopwatch()
+    watch = _Stopwatch(progress=progress)
     notes: list[str] = []
     descriptions = empty_frame(DESCRIPTIONS) if descriptions is None else descriptions
     questionnaire = empty_frame(QUESTIONNAIRE) if questionnaire is None else questionnaire
@@ -401,7 +428,9 @@ def _pseudonymise(key: bytes | str | None, *frames: pd.DataFrame) -> tuple[pd.Da
     return tuple(out)
 
 
-def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
+def write_report(
+    report: Report, out_dir: str | Path, *, progress: Progress | None = None
+) -> dict[str, Path]:
     """Write the report's files into ``out_dir`` (created if needed); returns name -> path.
 
     Each file is written to a temporary name in ``out_dir`` and renamed into place, so a
@@ -412,7 +441,7 @@ def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table = report.table1
-    watch = _Stopwatch(report.timings, report.cpu_timings)
+    watch = _Stopwatch(report, progress)
     contents: dict[str, Callable[[], str]] = {
         "responses.csv": lambda: report.responses.to_csv(index=False),
         "descriptions.csv": lambda: _description_rows(report.descriptions).to_csv(index=False),
@@ -431,6 +460,8 @@ def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
     paths["report.html"] = watch.run(
         "report_html", lambda: _write_atomic(out / "report.html", render_html(report))
     )
+    if progress is not None:
+        progress(1.0, "done")
     return paths
 
 

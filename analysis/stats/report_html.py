@@ -261,7 +261,7 @@ def _distributions(report: Report) -> Figure | None:
     groups = [
         (scenario, reducer)
         for scenario in _scenarios(report)
-        for reducer in report.table1._scenario_reducers(scenario)
+        for reducer in report.table1.scenario_reducers(scenario)
     ]
     if len(kept) == 0 or not groups or not measures:
         return None
@@ -271,7 +271,7 @@ def _distributions(report: Report) -> Figure | None:
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     keys = kept[SCENARIO].astype(str) + "\x1f" + kept[REDUCER].astype(str)
     by_group = {key: rows_ for key, rows_ in kept.groupby(keys, sort=False)}
-    labels = [f"{s}\n{report.table1._label(r)}" for s, r in groups]
+    labels = [f"{s}\n{report.table1.label(r)}" for s, r in groups]
     for ax, (measure, label) in zip(axes, measures, strict=False):
         values = []
         for scenario, reducer in groups:
@@ -324,7 +324,7 @@ def _positions(report: Report) -> Figure | None:
                 rows[ACCURACY],
                 marker="o",
                 ms=3,
-                label=report.table1._label(reducer),
+                label=report.table1.label(reducer),
             )
         ax.set_title(str(scenario), fontsize=9)
         ax.set_xlabel("test trial", fontsize=8)
@@ -356,9 +356,9 @@ def _exclusions(report: Report) -> Figure | None:
     )
     counts = pd.crosstab(labels, kind)
     order = [  # Table 1's group order, not alphabetical
-        f"{s} / {report.table1._label(r)}"
+        f"{s} / {report.table1.label(r)}"
         for s in _scenarios(report)
-        for r in report.table1._scenario_reducers(s)
+        for r in report.table1.scenario_reducers(s)
     ]
     counts = counts.reindex(
         [g for g in order if g in counts.index] + sorted(set(counts.index) - set(order))
@@ -391,7 +391,7 @@ def _times(report: Report) -> Figure | None:
                 rows["rt_median_ms"] / 1000,
                 marker="o",
                 ms=3,
-                label=report.table1._label(reducer),
+                label=report.table1.label(reducer),
             )
         ax.set_title(str(scenario), fontsize=9)
         ax.set_xlabel("test trial", fontsize=8)

@@ -74,12 +74,12 @@ class Table1:
                 {
                     "section": "mean ± sd",
                     "scenario": row.scenario,
-                    "row": self._label(row.reducer),
+                    "row": self.label(row.reducer),
                     "n": str(int(cells["n"].max())) if len(cells) else "0",
                     **{self.measures[m]: _mean_sd(cells, m, self.decimals) for m in self.measures},
                 }
             )
-        for scenario in self._scenarios():
+        for scenario in self.scenarios():
             tests = self.anova[self.anova[SCENARIO] == scenario].set_index("measure")
             rows.append(
                 {
@@ -95,8 +95,8 @@ class Table1:
 
     def _pair_rows(self) -> list[dict]:
         rows = []
-        for scenario in self._scenarios():
-            reducers = self._scenario_reducers(scenario)
+        for scenario in self.scenarios():
+            reducers = self.scenario_reducers(scenario)
             pairs = [(a, b) for i, a in enumerate(reducers) for b in reducers[i + 1 :]]
             for a, b in pairs:
                 cells = {}
@@ -114,20 +114,23 @@ class Table1:
                     {
                         "section": f"{self.correction.capitalize()} p",
                         "scenario": scenario,
-                        "row": f"{self._label(a)} vs. {self._label(b)}",
+                        "row": f"{self.label(a)} vs. {self.label(b)}",
                         "n": "",
                         **cells,
                     }
                 )
         return rows
 
-    def _scenarios(self) -> list[str]:
+    def scenarios(self) -> list[str]:
+        """Scenarios in table order."""
         return list(dict.fromkeys(self.summary[SCENARIO]))
 
-    def _scenario_reducers(self, scenario: str) -> list[str]:
+    def scenario_reducers(self, scenario: str) -> list[str]:
+        """The scenario's reducers in table order."""
         return list(dict.fromkeys(self.summary.loc[self.summary[SCENARIO] == scenario, REDUCER]))
 
-    def _label(self, reducer: str) -> str:
+    def label(self, reducer: str) -> str:
+        """The reducer's label in tables (NMF, Cluster, PCA by default)."""
         return self.reducer_labels.get(reducer, reducer)
 
     def to_markdown(self) -> str:
@@ -208,11 +211,11 @@ def build_table1(
         decimals=decimals,
     )
     anova_rows, pair_frames, gh_frames = [], [], []
-    for scenario in table._scenarios():
+    for scenario in table.scenarios():
         for measure in measures:
             groups = {
                 reducer: _values(kept, scenario, reducer, measure)
-                for reducer in table._scenario_reducers(scenario)
+                for reducer in table.scenario_reducers(scenario)
             }
             row, pairs, gh = _test_measure(scenario, measure, groups, table)
             anova_rows.append(row)
@@ -321,7 +324,7 @@ def _test_measure(
     row["reducers_tested"] = ", ".join(usable)
     notes = []
     if small:
-        listed = ", ".join(f"{table._label(r)} (n = {n})" for r, n in small.items())
+        listed = ", ".join(f"{table.label(r)} (n = {n})" for r, n in small.items())
         notes.append(
             f"{label}: left out of the tests for fewer than two kept participants: {listed}."
         )

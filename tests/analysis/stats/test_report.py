@@ -109,7 +109,17 @@ def test_a_missing_column_still_raises_with_the_fix(study):
         report_of(study, responses=study.responses.drop(columns="rt_ms"))
 
 
-def test_timings_cover_every_stage(study, tmp_path: Path):
-    report = report_of(study)
-    write_report(report, tmp_path)
+def test_timings_cover_every_stage_and_progress_rises_to_one(study, tmp_path: Path):
+    calls = []
+    frames = {
+        "responses": study.responses,
+        "participants": study.participants,
+        "descriptions": study.descriptions,
+    }
+    report = build_report(**frames, progress=lambda f, step: calls.append((f, step)))
+    write_report(report, tmp_path, progress=lambda f, step: calls.append((f, step)))
     assert {"scoring", "similarity", "table1", "mixed_model", "report_html"} <= set(report.timings)
+    fractions = [f for f, _ in calls]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and calls[-1] == (1.0, "done")
+    assert "description similarity" not in {step for _, step in calls}
+    assert "similarity" in {step for _, step in calls}
