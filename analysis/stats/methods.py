@@ -74,9 +74,10 @@ def _measures(report: Report) -> str:
         )
         n_unknown = int(report.unknown_words["count"].sum()) if len(report.unknown_words) else 0
         parts.append(
-            "Description similarity: each description is lower-cased and split into words "
-            "(runs of letters and digits); its embedding is the mean of its known words' "
-            f"vectors ({report.vectors_description}). {n_unknown:,} of {n_words:,} words "
+            "Description similarity (analysed participants' descriptions only): each "
+            "description is lower-cased and split into words (runs of letters and digits); "
+            "its embedding is the mean of its known words' vectors. Vectors: "
+            f"{report.vectors_description}. {n_unknown:,} of {n_words:,} words "
             f"({n_unknown / max(n_words, 1):.1%}) were not in the vocabulary and were ignored; "
             "descriptions without a known word were left out. Per concept, the mean cosine "
             "similarity over pairs of descriptions by different participants; per participant, "
@@ -99,7 +100,8 @@ def _tests(report: Report) -> str:
         "Tests (as in the paper). Per scenario and measure, a one-way ANOVA across reducers "
         "(Fisher's F, with η² = SS_between / SS_total); where its p < "
         f"{table.alpha:g}, two-sided Student's t-tests for every pair of reducers (pooled "
-        f"variance of the pair), {table.correction}-corrected over the pairs of that scenario "
+        f"variance of the pair), {table.correction.capitalize()}-corrected over the pairs of "
+        "that scenario "
         "and measure, with Cohen's d (pooled sd) and the 95% confidence interval of the "
         "difference of means. A reducer with fewer than two analysed participants is left out "
         "of that scenario's tests. p-values are shown to three decimals, '<0.001' below that."

@@ -227,6 +227,7 @@ def build_report(
     concept_table = watch.run(
         "concepts", concept_results, kept_responses, kept_descriptions, concepts, vectors=vectors
     )
+    concept_table = _in_table_order(concept_table, table)
     if similarity is not None:
         per_concept = similarity.per_concept.rename(columns={"similarity": SIMILARITY})
         concept_table = concept_table.merge(
@@ -260,6 +261,21 @@ def build_report(
         timings=watch.timings,
         cpu_timings=watch.cpu_timings,
     )
+
+
+def _in_table_order(frame: pd.DataFrame, table: Table1) -> pd.DataFrame:
+    """Rows by scenario and reducer in Table 1's order, then class and concept."""
+    rank = {
+        (scenario, reducer): i
+        for i, (scenario, reducer) in enumerate(
+            (s, r) for s in table.scenarios() for r in table.scenario_reducers(s)
+        )
+    }
+    keys = [rank.get(k, len(rank)) for k in zip(frame[SCENARIO], frame[REDUCER], strict=True)]
+    ordered = frame.assign(
+        _rank=keys, _class=frame["class_name"].astype(str), _concept=frame["concept"].astype(str)
+    ).sort_values(["_rank", "_class", "_concept"], kind="stable")
+    return ordered.drop(columns=["_rank", "_class", "_concept"]).reset_index(drop=True)
 
 
 def _scoring_notes(scores: pd.DataFrame) -> list[str]:
