@@ -21,6 +21,7 @@ from .table1 import format_p  # noqa: E402
 
 MAX_CONCEPT_ROWS = 300
 MAX_UNKNOWN_WORDS = 40
+P_VALUE_COLUMNS = {"p", "p_corrected", "welch_p", "levene_p", "wald_p"}
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1f24;
 max-width:1100px;margin:2rem auto;padding:0 1rem;line-height:1.45}
@@ -214,7 +215,7 @@ def _cell(column: str, value: object) -> str:
     if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
     if isinstance(value, float | np.floating):
-        if str(column).endswith("p") or str(column).startswith("p_") or column == "p":
+        if column in P_VALUE_COLUMNS:
             return format_p(float(value))
         return f"{value:.4g}"
     return str(value)

@@ -96,11 +96,9 @@ def simulated_study(
     chosen = np.where(correct, target, (target + offset) % N_CANDIDATES)
     shown = np.argsort(rng.random((n, n_trials, N_CANDIDATES)), axis=2)
 
-    responses = _responses(ids, groups, scenario_names, reducer_names, participants, classes,
-                           target, chosen, correct, shown, rng)  # fmt: skip
-    descriptions = _descriptions(
-        ids, scenario_names, reducer_names, classes, parts, group_index, reducers, rng
-    )
+    trials = _Trials(classes, target, chosen, correct, shown)
+    responses = _responses(participants, trials, rng)
+    descriptions = _descriptions(participants, classes, parts, group_index, reducers, rng)
     questionnaire = _questionnaire(ids, p_correct, rng)
     concepts = _concepts(scenarios, reducers, parts)
     return SimulatedStudy(responses, participants, descriptions, questionnaire, concepts)
@@ -118,12 +116,27 @@ def _concept_ids(scenario, reducer, class_index, candidate) -> np.ndarray:
     ).to_numpy(dtype=object)
 
 
-def _responses(ids, groups, scenarios, reducers, participants, classes, target, chosen,
-               correct, shown, rng) -> pd.DataFrame:  # fmt: skip
+@dataclass(frozen=True)
+class _Trials:
+    """Per participant and trial (shape (n, n_trials)): class, target and chosen candidate,
+    correctness; and the order the 5 candidates were shown in (n, n_trials, 5)."""
+
+    classes: np.ndarray
+    target: np.ndarray
+    chosen: np.ndarray
+    correct: np.ndarray
+    shown: np.ndarray
+
+
+def _responses(
+    participants: pd.DataFrame, trials: _Trials, rng: np.random.Generator
+) -> pd.DataFrame:
+    classes, shown = trials.classes, trials.shown
     n, n_trials = classes.shape
     rows = np.repeat(np.arange(n), n_trials)
     flat_classes = classes.ravel()
-    scenario, reducer = scenarios[rows], reducers[rows]
+    scenario = participants["scenario"].to_numpy()[rows]
+    reducer = participants["reducer"].to_numpy()[rows]
     position = np.tile(np.arange(1, n_trials + 1), n)
     phase = np.where(position <= N_TRAINING, "training", "test").astype(object)
     order_codes = shown.reshape(-1, N_CANDIDATES)
@@ -131,8 +144,8 @@ def _responses(ids, groups, scenarios, reducers, participants, classes, target, 
     order_text = np.array(["|".join(map(str, o)) for o in unique_orders], dtype=object)
     return pd.DataFrame(
         {
-            "participant": ids[rows],
-            "group": groups[rows],
+            "participant": participants["participant"].to_numpy()[rows],
+            "group": participants["group"].to_numpy()[rows],
             "scenario": scenario,
             "reducer": reducer,
             "version_hash": participants["version_hash"].to_numpy()[rows],
@@ -142,9 +155,9 @@ def _responses(ids, groups, scenarios, reducers, participants, classes, target, 
             "class_name": np.array([f"class{c:02d}" for c in range(classes.max() + 1)])[
                 flat_classes
             ],
-            "target_concept": _concept_ids(scenario, reducer, flat_classes, target.ravel()),
-            "chosen_concept": _concept_ids(scenario, reducer, flat_classes, chosen.ravel()),
-            "correct": correct.ravel(),
+            "target_concept": _concept_ids(scenario, reducer, flat_classes, trials.target.ravel()),
+            "chosen_concept": _concept_ids(scenario, reducer, flat_classes, trials.chosen.ravel()),
+            "correct": trials.correct.ravel(),
             "rt_ms": np.round(rng.lognormal(np.log(9000), 0.5, n * n_trials)).astype(np.int64),
             "shown_order": order_text[inverse.ravel()],
             "revisits": np.where(phase == "test", rng.poisson(0.15, n * n_trials), 0),
@@ -152,7 +165,17 @@ def _responses(ids, groups, scenarios, reducers, participants, classes, target, 
     )
 
 
-def _descriptions(ids, scenarios, reducers, classes, parts, group_index, reducer_names, rng):
+def _descriptions(
+    participants: pd.DataFrame,
+    classes: np.ndarray,
+    parts: np.ndarray,
+    group_index: np.ndarray,
+    reducer_names: tuple[str, ...],
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    ids = participants["participant"].to_numpy()
+    scenarios = participants["scenario"].to_numpy()
+    reducers = participants["reducer"].to_numpy()
     n, n_trials = classes.shape
     size = n * n_trials * N_CANDIDATES
     rows = np.repeat(np.arange(n), n_trials * N_CANDIDATES)
