@@ -123,3 +123,13 @@ def test_timings_cover_every_stage_and_progress_rises_to_one(study, tmp_path: Pa
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and calls[-1] == (1.0, "done")
     assert "description similarity" not in {step for _, step in calls}
     assert "similarity" in {step for _, step in calls}
+
+
+def test_a_study_without_any_response_still_gives_every_file(tmp_path: Path):
+    from analysis.stats.frames import RESPONSES, empty_frame
+
+    report = build_report(
+        responses=empty_frame(RESPONSES), settings=ReportSettings(word_vectors="none")
+    )
+    assert "There are no participants: every table is empty." in report.notes
+    assert set(write_report(report, tmp_path)) == FILES
