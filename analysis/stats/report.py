@@ -130,8 +130,9 @@ _STAGES = {
     "planning": 0.01,
     "positions": 0.02,
     "concepts": 0.12,
+    "word_counts": 0.01,
     "pseudonymise": 0.01,
-    "write_files": 0.3,
+    "write_files": 0.29,
     "report_html": 0.16,
 }
 
@@ -189,14 +190,8 @@ def build_report(
 
     scores = watch.run("scoring", participant_scores, responses, participants, rules=settings.rules)
     notes.extend(_scoring_notes(scores))
-    items = watch.run("questionnaire", questionnaire_scores, questionnaire)
-    item_names = [c for c in items.columns if c != PARTICIPANT]
-    if len(questionnaire) == 0:
-        notes.append("No questionnaire answers were given; the questionnaire items are absent.")
-    scores = scores.merge(
-        items.rename(columns={i: QUESTION_PREFIX + str(i) for i in item_names}),
-        on=PARTICIPANT,
-        how="left",
+    scores, item_names = watch.run(
+        "questionnaire", _with_questionnaire, scores, questionnaire, notes
     )
 
     if vectors is _UNSET:
@@ -225,23 +220,23 @@ def build_report(
     planning = watch.run("planning", _planning, table, settings)
     positions = watch.run("positions", accuracy_by_position, responses, kept)
     concept_table = watch.run(
-        "concepts", concept_results, kept_responses, kept_descriptions, concepts, vectors=vectors
+        "concepts",
+        _concept_table,
+        kept_responses,
+        kept_descriptions,
+        concepts,
+        vectors,
+        similarity,
+        table,
     )
-    concept_table = _in_table_order(concept_table, table)
-    if similarity is not None:
-        per_concept = similarity.per_concept.rename(columns={"similarity": SIMILARITY})
-        concept_table = concept_table.merge(
-            per_concept[[SCENARIO, REDUCER, "concept", SIMILARITY]],
-            on=[SCENARIO, REDUCER, "concept"],
-            how="left",
-        )
+    counted = watch.run("word_counts", _with_word_counts, descriptions, vectors)
     published = watch.run(
         "pseudonymise",
         _pseudonymise,
         settings.pseudonym_key,
         scores,
         responses,
-        _with_word_counts(descriptions, vectors),
+        counted,
     )
     return Report(
         settings=settings,
@@ -261,6 +256,37 @@ def build_report(
         timings=watch.timings,
         cpu_timings=watch.cpu_timings,
     )
+
+
+def _with_questionnaire(
+    scores: pd.DataFrame, questionnaire: pd.DataFrame, notes: list[str]
+) -> tuple[pd.DataFrame, list]:
+    """Scores with one ``q_<item>`` column per questionnaire item, and the items."""
+    items = questionnaire_scores(questionnaire)
+    names = [c for c in items.columns if c != PARTICIPANT]
+    if len(questionnaire) == 0:
+        notes.append("No questionnaire answers were given; the questionnaire items are absent.")
+    renamed = items.rename(columns={i: QUESTION_PREFIX + str(i) for i in names})
+    return scores.merge(renamed, on=PARTICIPANT, how="left"), names
+
+
+def _concept_table(
+    responses: pd.DataFrame,
+    descriptions: pd.DataFrame,
+    concepts: pd.DataFrame | None,
+    vectors: WordVectors | None,
+    similarity: SimilarityResult | None,
+    table: Table1,
+) -> pd.DataFrame:
+    """Per-concept results in Table 1's order, with each concept's description similarity."""
+    result = _in_table_order(
+        concept_results(responses, descriptions, concepts, vectors=vectors), table
+    )
+    if similarity is None:
+        return result
+    key = [SCENARIO, REDUCER, "concept"]
+    per_concept = similarity.per_concept.rename(columns={"similarity": SIMILARITY})
+    return result.merge(per_concept[[*key, SIMILARITY]], on=key, how="left")
 
 
 def _in_table_order(frame: pd.DataFrame, table: Table1) -> pd.DataFrame:
