@@ -85,6 +85,11 @@ def random_intercept_model(
             f"and more rows ({n}) than columns; drop empty or duplicate terms."
         )
     sums = _Sums(x, y, codes, len(uniques))
+    if sums.residual_sum_of_squares(0.0) <= 1e-12 * max(sums.yty, 1.0):
+        raise ValueError(
+            "the outcome has no variance left once the fixed effects are fitted (e.g. every "
+            "answer is correct in every group), so the mixed model is undefined."
+        )
     best = optimize.minimize_scalar(
         lambda log_gamma: -sums.reml(np.exp(log_gamma))[0],
         bounds=_LOG_GAMMA_BOUNDS,
@@ -122,12 +127,21 @@ class _Sums:
         self.y_sums = np.bincount(codes, weights=y, minlength=n_groups)
         self.xtx, self.xty, self.yty = x.T @ x, x.T @ y, y @ y
 
-    def reml(self, gamma: float) -> tuple[float, np.ndarray, float, np.ndarray]:
-        """(REML log-likelihood, β̂, σ̂², (X'HX)⁻¹) at γ = τ²/σ²."""
+    def residual_sum_of_squares(self, gamma: float) -> float:
+        """r'Hr at γ (the OLS residual sum of squares at γ = 0)."""
+        a, b, c = self._system(gamma)
+        return float(c - b @ np.linalg.solve(a, b))
+
+    def _system(self, gamma: float) -> tuple[np.ndarray, np.ndarray, float]:
         w = gamma / (1.0 + gamma * self.sizes)
         a = self.xtx - (self.x_sums * w[:, None]).T @ self.x_sums
         b = self.xty - (self.x_sums * (w * self.y_sums)[:, None]).sum(axis=0)
         c = self.yty - (w * self.y_sums**2).sum()
+        return a, b, c
+
+    def reml(self, gamma: float) -> tuple[float, np.ndarray, float, np.ndarray]:
+        """(REML log-likelihood, β̂, σ̂², (X'HX)⁻¹) at γ = τ²/σ²."""
+        a, b, c = self._system(gamma)
         a_inverse = np.linalg.inv(a)
         beta = a_inverse @ b
         rss = c - b @ beta

@@ -94,5 +94,7 @@ def test_it_refuses_a_rank_deficient_design():
     design = pd.DataFrame({"Intercept": np.ones(6), "copy": np.ones(6)})
     with pytest.raises(ValueError, match="full column rank"):
         random_intercept_model(np.arange(6.0), design, [1, 1, 2, 2, 3, 3])
+    with pytest.raises(ValueError, match="no variance left"):
+        group_mixed_model(np.ones(40), np.repeat(["a", "b"], 20), np.repeat(np.arange(8), 5))
     with pytest.raises(ValueError, match="at least two groups"):
         group_mixed_model([1.0, 0.0], ["a", "a"], [1, 2])
