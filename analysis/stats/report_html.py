@@ -7,17 +7,16 @@ import html
 import io
 from collections.abc import Callable
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")  # no display: reports are rendered in workers and notebooks alike
+# Figures are built with matplotlib's object API (never pyplot), so no GUI backend is
+# involved and a notebook's own backend is left alone; savefig renders with Agg.
+from matplotlib.figure import Figure
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from .frames import REDUCER, SCENARIO  # noqa: E402
-from .report import ACCURACY, Report  # noqa: E402
-from .table1 import format_p  # noqa: E402
+from .frames import REDUCER, SCENARIO
+from .report import ACCURACY, Report
+from .table1 import format_p
 
 MAX_CONCEPT_ROWS = 300
 MAX_UNKNOWN_WORDS = 40
