@@ -130,26 +130,39 @@ def embed_texts(texts: list[str], vectors: WordVectors) -> tuple[np.ndarray, np.
     return units, counts
 
 
+@dataclass(frozen=True)
+class _UnknownWords:
+    """Every unknown word occurrence: the distinct text it is in (``rows``) and the word."""
+
+    rows: np.ndarray
+    words: np.ndarray
+
+
 def _embed_texts(
     texts: list[str], vectors: WordVectors
-) -> tuple[np.ndarray, np.ndarray, dict[int, list[str]]]:
-    """Unit embeddings (NaN rows when nothing is known), (n_words, n_known) and the unknown
-    words of each distinct text."""
-    key_to_index = vectors.vectors.key_to_index
-    indptr, indices, counts = [0], [], np.zeros((len(texts), 2), dtype=np.int64)
-    unknown: dict[int, list[str]] = {}
-    for row, text in enumerate(texts):
-        words = tokenize(text)
-        known = [key_to_index[w] for w in words if w in key_to_index]
-        missing = [w for w in words if w not in key_to_index]
-        if missing:
-            unknown[row] = missing
-        indices.extend(known)
-        indptr.append(len(indices))
-        counts[row] = (len(words), len(known))
+) -> tuple[np.ndarray, np.ndarray, _UnknownWords]:
+    """Unit embeddings (NaN rows when nothing is known), (n_words, n_known) per text, and
+    the unknown words.
+
+    Tokenising runs through pandas' string methods and the vocabulary lookup through a
+    hashed index, about twice as fast as a Python loop over texts.
+    """
+    lowered = pd.Series(texts, dtype=object).str.lower()
+    tokens = lowered.str.findall(TOKEN_PATTERN).explode().dropna()
+    tokens = tokens.str.replace("’", "'", regex=False)
+    rows = tokens.index.to_numpy(dtype=np.int64)
+    columns = pd.Index(vectors.vectors.index_to_key).get_indexer(tokens.to_numpy())
+    known = columns >= 0
+    counts = np.stack(
+        [
+            np.bincount(rows, minlength=len(texts)),
+            np.bincount(rows[known], minlength=len(texts)),
+        ],
+        axis=1,
+    )
     shape = (len(texts), vectors.vocabulary_size)
     membership = sparse.csr_matrix(
-        (np.ones(len(indices)), np.asarray(indices, dtype=np.int64), np.asarray(indptr)), shape
+        (np.ones(int(known.sum())), (rows[known], columns[known])), shape
     )
     sums = np.asarray(membership @ vectors.vectors.vectors.astype(np.float64))
     norms = np.linalg.norm(sums, axis=1)
@@ -157,6 +170,7 @@ def _embed_texts(
         # The mean and the sum point the same way, so the unit vector is the same.
         units = sums / norms[:, None]
     units[(counts[:, 1] == 0) | (norms == 0)] = np.nan
+    unknown = _UnknownWords(rows[~known], tokens.to_numpy()[~known].astype(object))
     return units, counts, unknown
 
 
@@ -260,14 +274,17 @@ def _per_participant(rows: pd.DataFrame, per_pair: pd.DataFrame) -> pd.DataFrame
     return counts.reset_index()
 
 
-def _count_unknown(unknown: dict[int, list[str]], codes: np.ndarray) -> pd.DataFrame:
-    uses = np.bincount(codes, minlength=max(unknown, default=-1) + 1)
-    totals: dict[str, int] = {}
-    for text_row, words in unknown.items():
-        for word in words:
-            totals[word] = totals.get(word, 0) + int(uses[text_row])
-    table = pd.DataFrame({"word": list(totals), "count": list(totals.values())}, dtype=object)
-    table["count"] = table["count"].astype(np.int64)
+def _count_unknown(unknown: _UnknownWords, codes: np.ndarray) -> pd.DataFrame:
+    """Occurrences of each unknown word over all descriptions (a text used by k
+    descriptions counts k times), most frequent first."""
+    uses = np.bincount(codes, minlength=int(unknown.rows.max(initial=-1)) + 1)
+    table = (
+        pd.DataFrame({"word": unknown.words, "count": uses[unknown.rows].astype(np.int64)})
+        .groupby("word", sort=False)["count"]
+        .sum()
+        .reset_index()
+    )
+    table["word"] = table["word"].astype(object)
     return table.sort_values(["count", "word"], ascending=[False, True], ignore_index=True)
 
 
