@@ -21,6 +21,10 @@ SECRET_KEY = envsecret("DJANGO_SECRET_KEY") or kept_secret(ICELAB_HOME / "secret
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 # DataLoader worker processes that decode images for feature extraction (0 = in-process).
 ICELAB_LOADER_WORKERS = envint("ICELAB_LOADER_WORKERS", "2")
+# Word vectors for description similarity (analysis.stats.load_word_vectors): "bundled" (the
+# coarse 25-d GloVe subset shipped in analysis/stats/data/), a GloVe/word2vec/.kv file path, a
+# gensim-data name, or "none". Unreadable vectors are reported in the report, not at start-up.
+ICELAB_WORD_VECTORS = envstr("ICELAB_WORD_VECTORS", "bundled")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -86,3 +86,16 @@ def test_it_reads_the_database_from_database_url(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(settings_module)
+
+
+def test_word_vectors_default_to_the_bundled_glove_subset(monkeypatch):
+    import config.settings as settings_module
+
+    monkeypatch.delenv("ICELAB_WORD_VECTORS", raising=False)
+    assert importlib.reload(settings_module).ICELAB_WORD_VECTORS == "bundled"
+    monkeypatch.setenv("ICELAB_WORD_VECTORS", "/data/glove.6B.300d.txt")
+    try:
+        assert importlib.reload(settings_module).ICELAB_WORD_VECTORS == "/data/glove.6B.300d.txt"
+    finally:
+        monkeypatch.delenv("ICELAB_WORD_VECTORS")
+        importlib.reload(settings_module)
