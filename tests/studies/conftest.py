@@ -1,0 +1,96 @@
+"""Studies fixtures: a launched study over the session's stimulus sets, and a cookie-less page walker."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+
+ORIGIN = "http://testserver"
+
+
+@pytest.fixture
+def make_study(stimulus_sets):
+    from studies.services import study_create, study_launch
+
+    def make(slug: str = "match", *, launch: bool = True, **config):
+        config.setdefault("allow_anonymous", True)
+        config.setdefault("code_completed", "DONE1234")
+        study = study_create(
+            slug=slug,
+            title="Match the concept",
+            stimulus_sets=stimulus_sets,
+            labels=[f"secret-label-{s.reducer}" for s in stimulus_sets],
+            **config,
+        )
+        return study_launch(study=study) if launch else study
+
+    return make
+
+
+@pytest.fixture
+def study(make_study):
+    return make_study()
+
+
+@dataclass
+class Page:
+    status: int
+    html: str
+    location: str
+
+    def field(self, name: str) -> str:
+        match = re.search(rf'name="{name}" value="([^"]*)"', self.html)
+        assert match, f"no field {name} on the page"
+        return match.group(1)
+
+
+class Walker:
+    """A browser without cookies: every request starts with an empty cookie jar."""
+
+    def __init__(self) -> None:
+        self.client = Client()
+
+    def get(self, url: str) -> Page:
+        self.client.cookies.clear()
+        return self._page(self.client.get(url))
+
+    def post(self, url: str, data: dict, *, origin: str | None = ORIGIN) -> Page:
+        self.client.cookies.clear()
+        headers = {"Origin": origin} if origin else {}
+        return self._page(self.client.post(url, data, headers=headers))
+
+    def start(self, study, params: dict | None = None) -> str:
+        """Enter ``study`` (anonymous unless ``params``) and return the participant's URL."""
+        url = f"/s/{study.slug}/"
+        if params:
+            reply = self.get(url + "?" + "&".join(f"{k}={v}" for k, v in params.items()))
+        else:
+            reply = self.get(url)
+        assert reply.status == 200, reply.html
+        page = self.post(url, params or {})
+        assert page.status == 303, page.html
+        return page.location
+
+    def answer(self, url: str, data: dict) -> Page:
+        """Answer the page shown at ``url`` (its page index and form token) with ``data``."""
+        page = self.get(url)
+        form = {"page": page.field("page"), "form_token": page.field("form_token"), **data}
+        return self.post(url, form)
+
+    @staticmethod
+    def _page(response) -> Page:
+        return Page(
+            response.status_code, response.content.decode("utf-8"), response.get("Location", "")
+        )
+
+
+@pytest.fixture
+def walker() -> Walker:
+    return Walker()
+
+
+def descriptions(words: str = "wing") -> dict[str, str]:
+    return {f"row{n}": words for n in range(1, 6)}
