@@ -12,7 +12,7 @@ from typing import Any
 
 from django import forms
 
-from .services.defaults import LIKERT_LABELS
+from .defaults import LIKERT_LABELS
 
 N_ROWS = 5
 DESCRIPTION_MAX_CHARS = 40

@@ -51,7 +51,9 @@ class Study(models.Model):
     code_screened_out = models.CharField(max_length=40, blank=True)
     code_failed_attention = models.CharField(max_length=40, blank=True)
     platforms = models.JSONField(
-        default=list, help_text='Platforms that may enter: any of "mturk", "prolific".'
+        default=list,
+        blank=True,
+        help_text='Platforms that may enter: any of "mturk", "prolific".',
     )
     allow_anonymous = models.BooleanField(
         default=False, help_text="Pilot link: anyone with /s/<slug>/ can take part, unpaid."
@@ -85,9 +87,15 @@ class Study(models.Model):
             models.CheckConstraint(
                 condition=Q(exclusion_threshold__gte=0) & Q(exclusion_threshold__lte=1),
                 name="study_exclusion_threshold_is_a_share",
+                violation_error_message=(
+                    "exclusion_threshold must be a share between 0 and 1 (chance with five "
+                    "candidates is 0.2)."
+                ),
             ),
             models.CheckConstraint(
-                condition=Q(time_limit_minutes__gt=0), name="study_has_a_time_limit"
+                condition=Q(time_limit_minutes__gt=0),
+                name="study_has_a_time_limit",
+                violation_error_message="time_limit_minutes must be at least 1.",
             ),
             models.CheckConstraint(
                 condition=Q(status="draft") | Q(current_version__isnull=False),

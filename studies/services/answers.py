@@ -59,7 +59,8 @@ def page_submit(
     now = now or timezone.now()
     with transaction.atomic():
         locked = (
-            Participant.objects.select_for_update()
+            # Lock the participant's row only: other participants of the study go on in parallel.
+            Participant.objects.select_for_update(of=("self",))
             .select_related("version", "study")
             .get(pk=participant.pk)
         )

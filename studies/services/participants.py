@@ -45,7 +45,11 @@ def participant_enter(
 
 @transaction.atomic
 def _enter(study: Study, arrival: Arrival, now: datetime) -> Participant:
-    locked = Study.objects.select_for_update().select_related("current_version").get(pk=study.pk)
+    locked = (
+        Study.objects.select_for_update(of=("self",))
+        .select_related("current_version")
+        .get(pk=study.pk)
+    )
     existing = Participant.objects.filter(
         study=locked, platform=arrival.platform, external_id=arrival.external_id
     ).first()

@@ -12,13 +12,13 @@ from django.db import transaction
 from explainers.models import StimulusSet
 from icelab.errors import ServiceError
 
-from ..models import Group, Platform, Study
-from .defaults import (
+from ..defaults import (
     DEFAULT_CONSENT,
     DEFAULT_DEMOGRAPHICS,
     DEFAULT_INSTRUCTIONS,
     DEFAULT_QUESTIONNAIRE,
 )
+from ..models import Group, Platform, Study
 from .versions import CONFIG_FIELDS, study_version_sync
 
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
@@ -39,7 +39,7 @@ def study_create(
     """A draft study with one group per stimulus set (``labels`` name the groups for researchers).
 
     ``config`` takes any field of :class:`Study` (consent_text, n_test, questionnaire, …);
-    omitted ones get the defaults of :mod:`studies.services.defaults`.
+    omitted ones get the defaults of :mod:`studies.defaults`.
     """
     unknown = set(config) - set(CONFIG_FIELDS)
     if unknown:
