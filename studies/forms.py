@@ -131,11 +131,13 @@ class DemographicsForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        for name, value in cleaned.items():
-            if isinstance(value, str) and (
-                "\ufffd" in value or any(unicodedata.category(ch) == "Cc" for ch in value)
-            ):
+        for name, value in list(cleaned.items()):
+            if not isinstance(value, str):
+                continue
+            if "\ufffd" in value or any(unicodedata.category(ch) == "Cc" for ch in value):
                 self.add_error(
                     name, "Use ordinary letters: the text has characters we cannot read."
                 )
+            elif "<" in value or ">" in value:
+                self.add_error(name, "Leave out < and >.")
         return cleaned

@@ -150,6 +150,8 @@ def _answer(request: HttpRequest, participant: Participant) -> HttpResponse:
         submission = page_submit(participant=participant, page=int(raw), data=request.POST)
     except StudyNotOpen as error:
         return problem(request, "This study is closed", error_message(error), 410)
+    if submission.outcome is Outcome.FORGED:
+        return problem(request, "Unknown page", "The form named a page you have not reached.", 400)
     if submission.outcome is Outcome.INVALID:
         return _render_current(request, participant, form=submission.form, status=400)
     participant.refresh_from_db()

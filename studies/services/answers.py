@@ -39,6 +39,7 @@ class Outcome(enum.Enum):
     STORED = "stored"
     STALE = "stale"
     INVALID = "invalid"
+    FORGED = "forged"
 
 
 @dataclass
@@ -54,7 +55,8 @@ def page_submit(
 
     STORED: the answers are stored and the participant moved on. STALE: ``page`` is not
     the current page (or the participant has finished); nothing was written. INVALID:
-    the form has errors (returned for showing again); nothing was written.
+    the form has errors (returned for showing again); nothing was written. FORGED:
+    ``page`` lies ahead of the participant (no page of ours ever showed that form).
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -68,6 +70,8 @@ def page_submit(
             raise StudyNotOpen("The study is closed.")
         if participant_expire_if_due(participant=locked, now=now):
             return Submission(Outcome.STALE)
+        if locked.status == ParticipantStatus.STARTED and page > locked.page:
+            return Submission(Outcome.FORGED)
         if locked.status != ParticipantStatus.STARTED or page != locked.page:
             return Submission(Outcome.STALE)
         flow = participant_flow(locked)

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 import pytest
 from django.test import Client
 
+from studies.models import Participant
+from studies.pages import correct_position, participant_flow
+
 ORIGIN = "http://testserver"
 
 
@@ -94,3 +97,38 @@ def walker() -> Walker:
 
 def descriptions(words: str = "wing") -> dict[str, str]:
     return {f"row{n}": words for n in range(1, 6)}
+
+
+LIKERT = {
+    key: "4"
+    for key in (
+        "confidence understand satisfying detail complete use useful accuracy trust".split()
+    )
+}
+
+
+def walk_to(walker, url, name):
+    """Answer pages (agree, first row, one word each) until the current page is ``name``."""
+    for _ in range(100):
+        participant = Participant.objects.get(url_token=url.rstrip("/").rsplit("/", 1)[-1])
+        if participant_flow(participant).current.name == name:
+            return participant
+        walker.answer(url, answer_for(participant))
+    raise AssertionError(f"never reached {name}")
+
+
+def answer_for(participant, *, correct=True):
+    flow = participant_flow(participant)
+    page = flow.current
+    if page.name == "consent":
+        return {"decision": "agree"}
+    if page.name == "choice":
+        right = correct_position(participant=participant, trial=flow.trials[page.trial_id])
+        return {"choice": str(right if correct else right % 5 + 1)}
+    if page.name == "describe":
+        return descriptions()
+    if page.name == "questionnaire":
+        return LIKERT
+    if page.name == "demographics":
+        return {"gender": "", "age": "33"}
+    return {}

@@ -17,41 +17,7 @@ from studies.models import (
     TrialResponse,
 )
 from studies.pages import correct_position, participant_flow
-from tests.studies.conftest import descriptions
-
-LIKERT = {
-    key: "4"
-    for key in (
-        "confidence understand satisfying detail complete use useful accuracy trust".split()
-    )
-}
-
-
-def walk_to(walker, url, name):
-    """Answer pages (agree, first row, one word each) until the current page is ``name``."""
-    for _ in range(100):
-        participant = Participant.objects.get(url_token=url.rstrip("/").rsplit("/", 1)[-1])
-        if participant_flow(participant).current.name == name:
-            return participant
-        walker.answer(url, answer_for(participant))
-    raise AssertionError(f"never reached {name}")
-
-
-def answer_for(participant, *, correct=True):
-    flow = participant_flow(participant)
-    page = flow.current
-    if page.name == "consent":
-        return {"decision": "agree"}
-    if page.name == "choice":
-        right = correct_position(participant=participant, trial=flow.trials[page.trial_id])
-        return {"choice": str(right if correct else right % 5 + 1)}
-    if page.name == "describe":
-        return descriptions()
-    if page.name == "questionnaire":
-        return LIKERT
-    if page.name == "demographics":
-        return {"gender": "", "age": "33"}
-    return {}
+from tests.studies.conftest import answer_for, descriptions, walk_to
 
 
 def test_it_walks_every_page_in_the_declared_order_and_stores_each_answer_once(study, walker):
