@@ -179,6 +179,14 @@ def _validate(study: Study) -> None:
         raise ServiceError(
             "Nobody could enter: give a platform or turn on the anonymous pilot link."
         )
+    settings = study.platform_settings or {}
+    completion_url = settings.get("prolific_completion_url")
+    if completion_url is not None and not str(completion_url).startswith("https://"):
+        raise ServiceError(
+            {
+                "platform_settings": f"prolific_completion_url={completion_url!r} must be an https:// URL."
+            }
+        )
     _validate_items("questionnaire", study.questionnaire, kinds=None)
     _validate_items("demographics", study.demographics, kinds=_DEMOGRAPHIC_KINDS)
     rule = study.bonus_rule or {}
@@ -217,14 +225,30 @@ def _validate_items(name: str, items: Any, *, kinds: tuple[str, ...] | None) -> 
 
 
 def _check_trial_counts(study: Study) -> None:
-    for group in study.groups.select_related("stimulus_set"):
-        trials = group.stimulus_set.trials
-        for phase, wanted in (("training", study.n_training), ("test", study.n_test)):
+    check_trial_counts(
+        stimulus_sets=[group.stimulus_set for group in study.groups.select_related("stimulus_set")],
+        n_training=study.n_training,
+        n_test=study.n_test,
+    )
+
+
+def check_trial_counts(
+    *, stimulus_sets: Sequence[StimulusSet], n_training: int | None, n_test: int | None
+) -> None:
+    """Every set has the training and test trials the study shows (and at least one test trial)."""
+    for stimulus_set in stimulus_sets:
+        trials = stimulus_set.trials
+        for phase, wanted in (("training", n_training), ("test", n_test)):
             have = trials.filter(phase=phase).count()
             if wanted is not None and wanted > have:
                 raise ServiceError(
-                    f"n_{phase}={wanted} but stimulus set {group.stimulus_set_id} ({group.label}) has "
-                    f"{have} {phase} trials; lower n_{phase} or build a larger set."
+                    f"n_{phase}={wanted} but stimulus set {stimulus_set.pk} has {have} {phase} "
+                    f"trials; lower n_{phase} or build a larger set."
                 )
-        if study.n_test == 0 or not trials.filter(phase="test").exists():
-            raise ServiceError(f"Group {group.label!r} would show no test trials.")
+        if n_test == 0 or not trials.filter(phase="test").exists():
+            raise ServiceError(f"Stimulus set {stimulus_set.pk} would show no test trials.")
+
+
+def study_validate(*, study: Study) -> None:
+    """The checks :func:`study_create` and :func:`study_update` run, for forms to run first."""
+    _validate(study)
