@@ -105,3 +105,8 @@ def trial_candidate_concepts(*, trial: Trial) -> list[Concept]:
 
 def trial_target_concept(*, trial: Trial) -> Concept:
     return Concept.objects.get(run_id=trial.run_id, index=trial.target_concept)
+
+
+def ready_stimulus_sets() -> QuerySet[StimulusSet]:
+    """Sets that are built (ready, frozen or not): what a study's groups may use."""
+    return StimulusSet.objects.filter(status=StimulusSet.Status.READY).select_related("scenario")

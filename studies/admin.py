@@ -17,7 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from explainers.models import StimulusSet
+from explainers.selectors import ready_stimulus_sets
 from icelab.errors import error_message
 
 from .models import (
@@ -41,7 +41,7 @@ EDITABLE = [field for field in CONFIG_FIELDS if field != "slug"]
 
 class StudyForm(forms.ModelForm):
     stimulus_sets = forms.ModelMultipleChoiceField(
-        queryset=StimulusSet.objects.filter(status=StimulusSet.Status.READY),
+        queryset=ready_stimulus_sets(),
         required=False,
         help_text="One group per set (new studies only).",
     )

@@ -13,15 +13,17 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django import forms
 
-from explainers.models import Trial
 from explainers.selectors import trial_display, trials_by_id
 
 from . import forms as study_forms
 from .models import Participant
+
+if TYPE_CHECKING:  # the studies app reads explainers only through its selectors
+    from explainers.models import Trial
 
 
 @dataclass

@@ -96,3 +96,15 @@ def study_group_stats(*, study: Study, now: datetime | None = None) -> list[dict
             }
         )
     return rows
+
+
+def study_links(*, study: Study, base_url: str = "") -> dict[str, str]:
+    """The study's participant link (the pilot link when no platform parameters are added) and its
+    monitoring page, prefixed with ``base_url`` (e.g. ``http://127.0.0.1:8000``)."""
+    from django.urls import reverse
+
+    base = base_url.rstrip("/")
+    return {
+        "participant_url": base + reverse("studies:entry", kwargs={"slug": study.slug}),
+        "admin_url": base + reverse("admin:studies_study_monitor", args=[study.pk]),
+    }

@@ -12,13 +12,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.db import transaction
 from django.utils import timezone
 
-from explainers.models import Trial
 from explainers.selectors import trial_candidate_concepts
 
 from ..models import (
@@ -32,7 +31,10 @@ from ..models import (
     TrialResponse,
 )
 from ..pages import CompletionPage, participant_flow, shown_candidates
-from .participants import StudyNotOpen, _transition, participant_expire_if_due
+from .participants import StudyNotOpen, participant_expire_if_due, status_move_locked
+
+if TYPE_CHECKING:  # the studies app reads explainers only through its selectors
+    from explainers.models import Trial
 
 
 class Outcome(enum.Enum):
@@ -181,7 +183,7 @@ def demographics_store(*, participant: Participant, answers: dict[str, Any]) -> 
 
 def participant_decline(*, participant: Participant, now: datetime) -> None:
     """Declined consent: the participant returns the task and frees their slot (caller holds the lock)."""
-    _transition(participant, ParticipantStatus.RETURNED, rule="declined consent", now=now)
+    status_move_locked(participant, ParticipantStatus.RETURNED, rule="declined consent", now=now)
 
 
 def participant_finish(*, participant: Participant, now: datetime) -> None:
@@ -193,7 +195,7 @@ def participant_finish(*, participant: Participant, now: datetime) -> None:
     from ..selectors import participant_accuracy
 
     config = participant.version.config
-    _transition(participant, ParticipantStatus.COMPLETED, rule="", now=now)
+    status_move_locked(participant, ParticipantStatus.COMPLETED, rule="", now=now)
     correct, total = participant_accuracy(participant=participant)
     code = config["code_completed"]
     threshold = config["exclusion_threshold"]
@@ -202,7 +204,7 @@ def participant_finish(*, participant: Participant, now: datetime) -> None:
             f"test accuracy {correct}/{total} ({correct / total:.0%}) below the exclusion "
             f"threshold {threshold:.0%}"
         )
-        _transition(participant, ParticipantStatus.EXCLUDED, rule=rule, now=now)
+        status_move_locked(participant, ParticipantStatus.EXCLUDED, rule=rule, now=now)
         code = config["code_failed_attention"] or code
     participant.completion_code = code
     participant.save(update_fields=["completion_code"])

@@ -119,11 +119,11 @@ def participant_set_status(
     now = now or timezone.now()
     with transaction.atomic():
         locked = Participant.objects.select_for_update().get(pk=participant.pk)
-        _transition(locked, status, rule=rule, now=now)
+        status_move_locked(locked, status, rule=rule, now=now)
     return locked
 
 
-def _transition(participant: Participant, status: str, *, rule: str, now: datetime) -> None:
+def status_move_locked(participant: Participant, status: str, *, rule: str, now: datetime) -> None:
     """Apply a forward move to a participant whose row the caller has locked."""
     if status == participant.status:
         return
@@ -153,7 +153,7 @@ def _transition(participant: Participant, status: str, *, rule: str, now: dateti
 def participant_expire_if_due(*, participant: Participant, now: datetime) -> bool:
     """Time out a started participant past their deadline (the caller holds the row lock)."""
     if participant.status == ParticipantStatus.STARTED and now >= participant.deadline:
-        _transition(
+        status_move_locked(
             participant,
             ParticipantStatus.TIMED_OUT,
             rule=f"time limit passed at {participant.deadline.isoformat()}",

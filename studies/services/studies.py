@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
-from explainers.models import StimulusSet
+from explainers.selectors import ready_stimulus_sets
 from icelab.errors import ServiceError
 
 from ..defaults import (
@@ -20,6 +20,9 @@ from ..defaults import (
 )
 from ..models import Group, Platform, Study
 from .versions import CONFIG_FIELDS, study_version_sync
+
+if TYPE_CHECKING:  # the studies app reads explainers only through its services and selectors
+    from explainers.models import StimulusSet
 
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 _DEMOGRAPHIC_KINDS = ("text", "integer", "choice")
@@ -78,7 +81,7 @@ def group_add(*, study: Study, stimulus_set: StimulusSet, label: str) -> Group:
         raise ServiceError(
             f"Study {study.slug!r} is {study.status}: groups can only be added to a draft study."
         )
-    if stimulus_set.status != StimulusSet.Status.READY:
+    if not ready_stimulus_sets().filter(pk=stimulus_set.pk).exists():
         raise ServiceError(
             f"Stimulus set {stimulus_set.pk} is {stimulus_set.status}; build it before adding it."
         )

@@ -134,3 +134,12 @@ def test_the_add_form_creates_a_study_through_the_service(staff_client, stimulus
     bad = staff_client.post("/admin/studies/study/add/", {**data, "slug": "bad", "n_test": "9"})
     assert bad.status_code == 200 and "n_test=9 but stimulus set" in bad.content.decode()
     assert not Study.objects.filter(slug="bad").exists()
+
+
+def test_study_links_name_the_entry_and_the_monitor(study):
+    from studies.selectors import study_links
+
+    assert study_links(study=study, base_url="http://127.0.0.1:8000/") == {
+        "participant_url": "http://127.0.0.1:8000/s/match/",
+        "admin_url": f"http://127.0.0.1:8000/admin/studies/study/{study.pk}/monitor/",
+    }
