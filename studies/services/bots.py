@@ -18,6 +18,7 @@ HTTP (``urllib``) against a running server.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 import urllib.error
@@ -197,6 +198,7 @@ class BotResult:
     requests: int = 0
     rejected: int = 0
     error: str = ""
+    seconds: list[float] = field(default_factory=list)  # each request's round trip
 
 
 class Bot:
@@ -396,6 +398,7 @@ def participants_simulate(
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             results = list(pool.map(one, range(n)))
     seconds = time.perf_counter() - started
+    latencies = sorted(t for r in results for t in r.seconds)
     return {
         "study": study.slug,
         "n": n,
@@ -410,4 +413,17 @@ def participants_simulate(
         "requests_per_second": round(sum(r.requests for r in results) / seconds, 1)
         if seconds
         else None,
+        "request_ms": {
+            "p50": _percentile_ms(latencies, 0.50),
+            "p95": _percentile_ms(latencies, 0.95),
+            "max": _percentile_ms(latencies, 1.0),
+        },
     }
+
+
+def _percentile_ms(sorted_seconds: list[float], q: float) -> float | None:
+    """The nearest-rank ``q`` quantile in milliseconds."""
+    if not sorted_seconds:
+        return None
+    rank = max(0, math.ceil(q * len(sorted_seconds)) - 1)
+    return round(1000 * sorted_seconds[rank], 1)

@@ -76,3 +76,13 @@ def test_bots_over_http_use_no_cookies_and_complete(live_server, make_study):
     )
     assert summary["statuses"] == {"completed": 2}, summary
     assert TrialResponse.objects.filter(is_correct=True).count() == 8
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 20, 101])
+def test_latency_percentiles_are_nearest_rank(n):
+    import numpy as np
+
+    values = sorted(np.random.default_rng(n).exponential(0.05, n).tolist())
+    for q in (0.5, 0.95, 1.0):
+        expected = np.percentile(values, 100 * q, method="inverted_cdf")
+        assert bots._percentile_ms(values, q) == round(1000 * float(expected), 1)
