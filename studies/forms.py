@@ -33,7 +33,14 @@ class ContinueForm(forms.Form):
     """A page with nothing to answer: the submit button moves on."""
 
 
-class ChoiceForm(forms.Form):
+class QualityFields(forms.Form):
+    """Counts the page's script adds (focus losses, pastes); 0 without JavaScript."""
+
+    focus_losses = forms.IntegerField(min_value=0, max_value=QUALITY_MAX, required=False)
+    pastes = forms.IntegerField(min_value=0, max_value=QUALITY_MAX, required=False)
+
+
+class ChoiceForm(QualityFields):
     choice = forms.TypedChoiceField(
         coerce=int,
         choices=[(str(n), f"Row {n}") for n in range(1, N_ROWS + 1)],
@@ -43,13 +50,6 @@ class ChoiceForm(forms.Form):
             "invalid_choice": "Choose one of the rows 1 to 5.",
         },
     )
-
-
-class QualityFields(forms.Form):
-    """Counts the page's script adds (focus losses, pastes); 0 without JavaScript."""
-
-    focus_losses = forms.IntegerField(min_value=0, max_value=QUALITY_MAX, required=False)
-    pastes = forms.IntegerField(min_value=0, max_value=QUALITY_MAX, required=False)
 
 
 def clean_description(value: str) -> str:

@@ -107,13 +107,14 @@ class ChoicePage(TrialPage):
     form_class = study_forms.ChoiceForm
 
     def submit(self, flow: Flow, cleaned: dict[str, Any], now: datetime) -> None:
-        from .services.answers import response_store
+        from .services.answers import quality_events_store, response_store
 
+        trial = flow.trials[self.trial_id]
         response_store(
-            participant=flow.participant,
-            trial=flow.trials[self.trial_id],
-            position=cleaned["choice"],
-            now=now,
+            participant=flow.participant, trial=trial, position=cleaned["choice"], now=now
+        )
+        quality_events_store(
+            participant=flow.participant, trial=trial, page=flow.participant.page, counts=cleaned
         )
 
 
@@ -135,14 +136,16 @@ class DescribePage(TrialPage):
         return context
 
     def submit(self, flow: Flow, cleaned: dict[str, Any], now: datetime) -> None:
-        from .services.answers import descriptions_store
+        from .services.answers import descriptions_store, quality_events_store
 
+        trial = flow.trials[self.trial_id]
         descriptions_store(
             participant=flow.participant,
-            trial=flow.trials[self.trial_id],
+            trial=trial,
             texts={n: cleaned[f"row{n}"] for n in range(1, study_forms.N_ROWS + 1)},
-            quality={k: cleaned.get(k) or 0 for k in ("focus_losses", "pastes")},
-            page=flow.participant.page,
+        )
+        quality_events_store(
+            participant=flow.participant, trial=trial, page=flow.participant.page, counts=cleaned
         )
 
 

@@ -132,10 +132,8 @@ def descriptions_store(
     participant: Participant,
     trial: Trial,
     texts: dict[int, str],
-    quality: dict[str, int],
-    page: int,
 ) -> list[Description]:
-    """One description per shown row (keyed by concept), and the page's quality signals as events."""
+    """One description per shown row, keyed by the concept shown in that row."""
     response = TrialResponse.objects.get(participant=participant, trial=trial)
     descriptions = Description.objects.bulk_create(
         [
@@ -145,15 +143,22 @@ def descriptions_store(
             for n, text in sorted(texts.items())
         ]
     )
-    for kind, count in (
-        (Event.Kind.FOCUS_LOSS, quality["focus_losses"]),
-        (Event.Kind.PASTE, quality["pastes"]),
-    ):
-        if count:
-            Event.objects.create(
-                participant=participant, kind=kind, page=page, trial=trial, detail={"count": count}
-            )
     return descriptions
+
+
+def quality_events_store(
+    *, participant: Participant, trial: Trial, page: int, counts: dict[str, Any]
+) -> None:
+    """The page's quality signals (focus losses, pastes counted by its script) as events."""
+    for kind, field in ((Event.Kind.FOCUS_LOSS, "focus_losses"), (Event.Kind.PASTE, "pastes")):
+        if counts.get(field):
+            Event.objects.create(
+                participant=participant,
+                kind=kind,
+                page=page,
+                trial=trial,
+                detail={"count": counts[field]},
+            )
 
 
 def questionnaire_store(*, participant: Participant, answers: dict[str, int]) -> None:

@@ -135,10 +135,19 @@ def test_response_time_is_measured_by_the_server_from_the_first_showing(study, w
 
 def test_focus_loss_and_paste_counts_are_stored_as_events(study, walker):
     url = walker.start(study)
-    participant = walk_to(walker, url, "describe")
+    participant = walk_to(walker, url, "choice")
+    walker.answer(url, {"choice": "1", "focus_losses": "3"})
     walker.answer(url, {**descriptions(), "focus_losses": "2", "pastes": "1"})
-    events = {e.kind: e.detail for e in Event.objects.filter(participant=participant)}
-    assert events["focus_loss"] == {"count": 2} and events["paste"] == {"count": 1}
+    events = [
+        (e.kind, e.page, e.detail)
+        for e in Event.objects.filter(participant=participant, kind__in=["focus_loss", "paste"])
+    ]
+    page = participant.page
+    assert events == [
+        ("focus_loss", page, {"count": 3}),
+        ("focus_loss", page + 1, {"count": 2}),
+        ("paste", page + 1, {"count": 1}),
+    ]
 
 
 def test_declining_consent_returns_the_participant_and_frees_the_slot(study, walker):
