@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from icelab.errors import ServiceError, error_message
 
 from .models import Participant, ParticipantStatus, Platform, Study
-from .pages import participant_flow, trial_rows
+from .pages import correct_position, participant_flow, trial_rows
 from .security import form_token_ok, origin_ok, study_page
 from .selectors import (
     participant_by_person,
@@ -118,8 +118,6 @@ def training_review(request: HttpRequest, slug: str, token: str, number: int) ->
         trial = training_revisit(participant=participant, number=number)
     except ServiceError as error:
         return problem(request, "Not available now", error_message(error), 403)
-    from .pages import correct_position
-
     return render(
         request,
         "studies/training_review.html",
