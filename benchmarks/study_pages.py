@@ -5,7 +5,7 @@
 
 Sets up its own small study in a temporary ICELAB_HOME (a generated 4-class image folder,
 a random-weight classifier, one 4-class stimulus set per reducer: 1 training + 3 test
-trials, so 16 pages per participant), starts gunicorn (or ``manage.py runserver`` when
+trials, so 13 pages per participant: 27 requests), starts gunicorn (or ``manage.py runserver`` when
 gunicorn is missing) against the same database, and runs ``participants_simulate`` over
 HTTP for each concurrency. Each bot drops every cookie, reads each page's form and posts
 it, exactly as the tests do. Without DATABASE_URL it uses SQLite, which serialises writes.
@@ -137,7 +137,7 @@ def main() -> None:
         "server": "gunicorn" if "gunicorn" in str(server.args) else "runserver",
         "workers": args.workers,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "pages_per_participant": 16,
+        "pages_per_participant": 13,
         "runs": runs,
     }, indent=1))  # fmt: skip
 

@@ -246,7 +246,9 @@ class Bot:
 
     def _request(self, method: str, url: str, data: dict[str, str] | None = None) -> Reply:
         self.result.requests += 1
+        started = time.perf_counter()
         reply = self.transport.get(url) if method == "get" else self.transport.post(url, data or {})
+        self.result.seconds.append(time.perf_counter() - started)
         if reply.status >= 500:
             raise RuntimeError(f"{method.upper()} {url} answered {reply.status}")
         return reply

@@ -19,6 +19,10 @@ def test_oracle_bots_answer_every_trial_right_and_complete(study):
     summary = participants_simulate(study=study, n=3, policy="oracle")
     assert summary["statuses"] == {"completed": 3} and summary["codes"] == {"DONE1234": 3}
     assert summary["rejected_posts"] == 0 and not summary["errors"]
+    # 3 bots x (2 entry requests + 12 pages answered x 2 + the completion page)
+    assert summary["requests"] == 3 * (2 + 12 * 2 + 1)
+    timing = summary["request_ms"]
+    assert 0 < timing["p50"] <= timing["p95"] <= timing["max"]
     assert (
         TrialResponse.objects.count() == 12
         and TrialResponse.objects.filter(is_correct=False).count() == 0
