@@ -23,7 +23,6 @@ from icelab.errors import error_message
 from .models import (
     Attempt,
     DemographicAnswer,
-    Description,
     Event,
     Group,
     Participant,
@@ -278,6 +277,3 @@ class ParticipantAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False  # rows are kept and flagged, never deleted
-
-
-admin.site.register(Description, admin.ModelAdmin)  # searchable list of every description
