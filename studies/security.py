@@ -50,20 +50,19 @@ def study_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
 
 
 def origin_ok(request: HttpRequest) -> bool:
-    """Whether a POST comes from our own pages: its Origin (or, failing that, Referer) is ours.
+    """Whether a POST comes from our own pages: its Origin (or, failing that, Referer) is our host.
 
+    The host is compared, not the scheme: behind a TLS-terminating proxy Django may see
+    http while the browser says https, and nobody but us can serve pages on our host.
     A request with neither header (old clients, privacy tools) passes: the form token
     still protects it. ``Origin: null`` (sandboxed frames, some redirects) does not.
     """
-    own = f"{request.scheme}://{request.get_host()}"
     origin = request.headers.get("Origin")
-    if origin is not None:
-        return origin == own
-    referer = request.headers.get("Referer")
-    if referer:
-        parts = urlsplit(referer)
-        return f"{parts.scheme}://{parts.netloc}" == own
-    return True
+    source = origin if origin is not None else request.headers.get("Referer")
+    if not source:
+        return True
+    parts = urlsplit(source)
+    return parts.scheme in ("http", "https") and parts.netloc == request.get_host()
 
 
 def form_token_ok(request: HttpRequest, expected: str) -> bool:

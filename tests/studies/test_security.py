@@ -100,3 +100,11 @@ def test_no_page_sets_a_cookie(study, walker):
         walker.client.cookies.clear()
         posted = walker.client.post(url, form, headers={"Origin": "http://testserver"})
         assert posted.status_code == 303 and not posted.cookies
+
+
+def test_our_own_host_is_accepted_over_https_as_behind_a_tls_proxy(study, walker):
+    url = walker.start(study)
+    page = walker.get(url)
+    form = {"page": page.field("page"), "form_token": page.field("form_token"), "decision": "agree"}
+    assert walker.post(url, form, origin="https://testserver").status == 303
+    assert walker.post(url, form, origin="https://testserver.evil.example").status == 403
