@@ -5,7 +5,8 @@ page and a description page per trial of the participant's group. A participant'
 position is an index into the expanded list (:func:`participant_flow`); the server keeps
 it, every POST names the page it answers, and only the current page accepts answers.
 Each page says which form it shows, what its template needs, and which service stores
-its answers.
+its answers. Pages import those services where they call them: the services import this
+module to walk the sequence.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from explainers.selectors import trial_display, trials_by_id
 
 from . import forms as study_forms
 from .models import Participant
+from .selectors import participant_response
 
 if TYPE_CHECKING:  # the studies app reads explainers only through its selectors
     from explainers.models import Trial
@@ -124,8 +126,6 @@ class DescribePage(TrialPage):
     form_class = study_forms.DescriptionsForm
 
     def context(self, flow: Flow) -> dict[str, Any]:
-        from .selectors import participant_response
-
         context = super().context(flow)
         response = participant_response(participant=flow.participant, trial_id=self.trial_id)
         context["chosen"] = response.chosen_position
