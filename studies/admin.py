@@ -31,7 +31,14 @@ from .models import (
     TrialResponse,
 )
 from .selectors import participant_accuracy, study_group_stats
-from .services import study_close, study_create, study_launch, study_pause, study_update
+from .services import (
+    participant_set_status,
+    study_close,
+    study_create,
+    study_launch,
+    study_pause,
+    study_update,
+)
 from .services.studies import check_trial_counts, study_validate
 from .services.versions import CONFIG_FIELDS
 
@@ -263,6 +270,18 @@ class ParticipantAdmin(admin.ModelAdmin):
         "accuracy",
     ]
     fields = readonly_fields  # never the tokens: they are the participant's identity
+
+    actions = ["exclude_participants"]
+
+    @admin.action(description="Exclude the selected participants (rows are kept, flagged)")
+    def exclude_participants(self, request: HttpRequest, queryset) -> None:
+        rule = f"excluded in review by {request.user.get_username()}"
+        for participant in queryset:
+            try:
+                participant_set_status(participant=participant, status="excluded", rule=rule)
+            except ValidationError as error:
+                self.message_user(request, f"{participant}: {error_message(error)}", messages.ERROR)
+        self.message_user(request, f"Excluded {queryset.filter(status='excluded').count()}.")
 
     @admin.display(description="test accuracy")
     def accuracy(self, participant: Participant) -> str:

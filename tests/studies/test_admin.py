@@ -143,3 +143,16 @@ def test_study_links_name_the_entry_and_the_monitor(study):
         "participant_url": "http://127.0.0.1:8000/s/match/",
         "admin_url": f"http://127.0.0.1:8000/admin/studies/study/{study.pk}/monitor/",
     }
+
+
+def test_staff_can_exclude_participants_and_the_rule_names_them(staff_client, study):
+    participants_simulate(study=study, n=2, policy="oracle")
+    first, second = Participant.objects.order_by("pk")
+    staff_client.post(
+        "/admin/studies/participant/",
+        {"action": "exclude_participants", "_selected_action": [first.pk]},
+    )
+    first.refresh_from_db(), second.refresh_from_db()
+    assert first.status == "excluded" and first.exclusion_rule == "excluded in review by admin"
+    assert second.status == "completed"
+    assert first.responses.count() == 4  # kept
