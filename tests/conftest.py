@@ -186,6 +186,31 @@ def stimulus_sets(db, settings, built_stimulus_sets) -> list:
     return list(StimulusSet.objects.order_by("pk"))
 
 
+@pytest.fixture
+def make_study(stimulus_sets):
+    """``make(slug="match", launch=True, **config)``: a study with one group per session set."""
+    from studies.services import study_create, study_launch
+
+    def make(slug: str = "match", *, launch: bool = True, **config):
+        config.setdefault("allow_anonymous", True)
+        config.setdefault("code_completed", "DONE1234")
+        study = study_create(
+            slug=slug,
+            title="Match the concept",
+            stimulus_sets=stimulus_sets,
+            labels=[f"secret-label-{s.reducer}" for s in stimulus_sets],
+            **config,
+        )
+        return study_launch(study=study) if launch else study
+
+    return make
+
+
+@pytest.fixture
+def study(make_study):
+    return make_study()
+
+
 def _reset_sequences() -> None:
     """Rows were loaded with their primary keys: move PostgreSQL's sequences past them."""
     from django.apps import apps

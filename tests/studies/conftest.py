@@ -1,4 +1,5 @@
-"""Studies fixtures: a launched study over the session's stimulus sets, and a cookie-less page walker."""
+"""Studies fixtures: a cookie-less page walker and helpers that answer pages (the studies
+themselves come from ``make_study``/``study`` in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -12,30 +13,6 @@ from studies.models import Participant
 from studies.pages import correct_position, participant_flow
 
 ORIGIN = "http://testserver"
-
-
-@pytest.fixture
-def make_study(stimulus_sets):
-    from studies.services import study_create, study_launch
-
-    def make(slug: str = "match", *, launch: bool = True, **config):
-        config.setdefault("allow_anonymous", True)
-        config.setdefault("code_completed", "DONE1234")
-        study = study_create(
-            slug=slug,
-            title="Match the concept",
-            stimulus_sets=stimulus_sets,
-            labels=[f"secret-label-{s.reducer}" for s in stimulus_sets],
-            **config,
-        )
-        return study_launch(study=study) if launch else study
-
-    return make
-
-
-@pytest.fixture
-def study(make_study):
-    return make_study()
 
 
 @dataclass
