@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 
 from icelab.errors import ServiceError
 
-from .models import Dataset, ExplainerRun, RunStatus, Scenario, StimulusSet, Trial
+from .models import Concept, Dataset, ExplainerRun, RunStatus, Scenario, StimulusSet, Trial
 
 SPLITS = ("train", "val", "test")
 
@@ -101,3 +101,24 @@ def trial_display(*, trial: Trial, order_seed: int | None = None) -> dict[str, A
         "phase": trial.phase,
         "number": trial.position + 1,
     }
+
+
+def trials_by_id(*, ids: list[int]) -> dict[int, Trial]:
+    """The trials with ``ids`` (with their explainer run), keyed by id."""
+    return {trial.pk: trial for trial in Trial.objects.filter(pk__in=ids).select_related("run")}
+
+
+def trial_candidate_concepts(*, trial: Trial) -> list[Concept]:
+    """The concept of each candidate of ``trial``, in the trial's candidate order."""
+    indexes = [candidate["concept"] for candidate in trial.candidates]
+    concepts = {c.index: c for c in Concept.objects.filter(run_id=trial.run_id, index__in=indexes)}
+    return [concepts[index] for index in indexes]
+
+
+def trial_target_concept(*, trial: Trial) -> Concept:
+    return Concept.objects.get(run_id=trial.run_id, index=trial.target_concept)
+
+
+def ready_stimulus_sets() -> QuerySet[StimulusSet]:
+    """Sets that are built (ready, frozen or not): what a study's groups may use."""
+    return StimulusSet.objects.filter(status=StimulusSet.Status.READY).select_related("scenario")

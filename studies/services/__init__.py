@@ -1,0 +1,45 @@
+"""Writes of the studies app (HackSoft style: ``<entity>_<action>(*, ...)``), one module per area.
+
+- :mod:`.studies`: create, edit, launch (freezes a version), pause, close
+- :mod:`.versions`: the frozen configuration and its sha256
+- :mod:`.arrivals`: platform URL parameters -> an :class:`~.arrivals.Arrival`
+- :mod:`.participants`: entering (balanced assignment in :mod:`.assignment`), statuses, time limits
+- :mod:`.answers`: one POST answers the current page, once; completion and codes
+- :mod:`.bots`: simulated participants walking the real pages
+"""
+
+from .answers import Outcome, page_shown, page_submit, training_revisit
+from .arrivals import Arrival, arrival_from_params
+from .assignment import group_fill, participant_assign_group
+from .bots import participants_simulate
+from .participants import (
+    AlreadyTookPart,
+    StudyNotOpen,
+    participant_enter,
+    participant_set_status,
+    participants_expire,
+)
+from .studies import group_add, study_close, study_create, study_launch, study_pause, study_update
+
+__all__ = [
+    "AlreadyTookPart",
+    "Arrival",
+    "Outcome",
+    "StudyNotOpen",
+    "arrival_from_params",
+    "group_add",
+    "group_fill",
+    "page_shown",
+    "page_submit",
+    "participant_assign_group",
+    "participant_enter",
+    "participant_set_status",
+    "participants_expire",
+    "participants_simulate",
+    "study_close",
+    "study_create",
+    "study_launch",
+    "study_pause",
+    "study_update",
+    "training_revisit",
+]
