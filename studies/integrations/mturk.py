@@ -410,7 +410,7 @@ class MTurkClient:
     ) -> None:
         """Pay a bonus. MTurk pays a ``unique_request_token`` once (for 24 hours).
 
-        Use :class:`studies.services.bonus_payments` rather than calling this directly: the
+        Use :mod:`studies.services.bonus_payments` rather than calling this directly: the
         ledger there makes sure a bonus is recorded before it is sent and never sent twice.
         """
         if not reason.strip():

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from .base import PlatformError, money
 
@@ -32,6 +32,9 @@ COMPLETION_URL = "https://app.prolific.com/submissions/complete"
 # The query parameters Prolific appends to the study URL ({{%PROLIFIC_PID%}} etc.).
 URL_PARAMETERS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID")
 _CODE = re.compile(r"^[A-Za-z0-9]{1,64}$")
+# Prolific's ids (participants, studies, submissions, bulk bonuses) are 24 hex digits;
+# anything outside letters and digits is refused before it reaches a URL or a bonus CSV.
+_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
 _MAX_PAGES = 10_000
 
 
@@ -161,16 +164,23 @@ class ProlificClient:
 
     def list_submissions(self, *, study_id: str) -> list[Submission]:
         """Every submission of the Prolific study ``study_id`` (the STUDY_ID), all pages."""
-        return [_submission(item) for item in self._paged(f"studies/{study_id}/submissions/")]
+        path = f"studies/{_checked_id(study_id, 'study_id')}/submissions/"
+        return [_submission(item) for item in self._paged(path)]
 
     def setup_bonus(self, *, study_id: str, participant_id: str, amount: Decimal | str) -> str:
         """Create a bulk bonus of ``amount`` for one participant; returns its id. Pays nothing."""
-        body = {"study_id": study_id, "csv_bonuses": f"{participant_id},{money(amount)}"}
+        # One CSV line: an id with a comma or a newline would add bonuses of its own.
+        participant_id = _checked_id(participant_id, "participant_id")
+        body = {
+            "study_id": _checked_id(study_id, "study_id"),
+            "csv_bonuses": f"{participant_id},{money(amount)}",
+        }
         return str(self._request("POST", "submissions/bonus-payments/", body)["id"])
 
     def pay_bonus(self, *, bulk_bonus_id: str) -> None:
         """Pay a bulk bonus made by :meth:`setup_bonus`. NOT idempotent on Prolific's side."""
-        self._request("POST", f"bulk-bonus-payments/{bulk_bonus_id}/pay/", {})
+        bulk_bonus_id = _checked_id(bulk_bonus_id, "bulk_bonus_id")
+        self._request("POST", f"bulk-bonus-payments/{quote(bulk_bonus_id)}/pay/", {})
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -196,6 +206,12 @@ class ProlificClient:
             data = json.dumps(body).encode()
         response = self.transport(HttpRequest(method, url, headers, data))
         return _decoded(method, url, response)
+
+
+def _checked_id(value: str, name: str) -> str:
+    if not _ID.match(value or ""):
+        raise ValueError(f"{name}={value!r} is not a Prolific id (letters and digits only).")
+    return value
 
 
 def _origin(url: str) -> tuple[str, str]:

@@ -23,6 +23,7 @@ rolled back with the caller's transaction would leave a payment with no trace.
 from __future__ import annotations
 
 import hashlib
+import re
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -37,6 +38,9 @@ from ..integrations.prolific import ProlificClient
 from ..models import BonusPayment, BonusStatus, PaymentPlatform
 
 PlatformClient = MTurkClient | ProlificClient
+# MTurk's and Prolific's worker and assignment/submission ids are letters and digits. The
+# ids come from URL parameters a participant can edit: nothing else reaches a payment.
+_PLATFORM_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
 
 
 def bonus_payment_token(
@@ -63,22 +67,14 @@ def bonus_payment_record(
     worker's assignment already has a bonus with another amount or for another study.
     """
     _refuse_inside_transaction("bonus_payment_record")
-    if platform not in PaymentPlatform.values:
-        raise ServiceError(
-            f"platform={platform!r}; use one of {', '.join(PaymentPlatform.values)}."
-        )
-    for name, value in (
-        ("study_key", study_key),
-        ("worker_id", worker_id),
-        ("assignment_id", assignment_id),
-        ("reason", reason),
-    ):
-        if not value or not value.strip():
-            raise ServiceError(f"{name} is empty; a bonus needs it.")
-    try:
-        amount = Decimal(money(amount))
-    except ValueError as error:
-        raise ServiceError(str(error)) from error
+    amount = _checked_bonus(
+        platform=platform,
+        study_key=study_key,
+        worker_id=worker_id,
+        assignment_id=assignment_id,
+        amount=amount,
+        reason=reason,
+    )
     key = {"platform": platform, "worker_id": worker_id, "assignment_id": assignment_id}
     defaults = {
         "study_key": study_key,
@@ -98,7 +94,7 @@ def bonus_payment_record(
         raise ServiceError(
             f"worker {worker_id} already has a bonus of {payment.amount} recorded for "
             f"assignment {assignment_id} (study {payment.study_key!r}); an assignment is "
-            "bonused once. Change that row in the ledger instead of recording another."
+            "bonused once."
         )
     return payment
 
@@ -263,6 +259,32 @@ def _send_prolific(payment: BonusPayment, client: ProlificClient) -> BonusPaymen
 
 
 # --- the ledger's small steps, each committed on its own ---------------------------------
+
+
+def _checked_bonus(
+    *,
+    platform: str,
+    study_key: str,
+    worker_id: str,
+    assignment_id: str,
+    amount: Decimal | str,
+    reason: str,
+) -> Decimal:
+    """The amount as a Decimal, once every field of the bonus is known to be usable."""
+    if platform not in PaymentPlatform.values:
+        raise ServiceError(
+            f"platform={platform!r}; use one of {', '.join(PaymentPlatform.values)}."
+        )
+    for name, value in (("study_key", study_key), ("reason", reason)):
+        if not value or not value.strip():
+            raise ServiceError(f"{name} is empty; a bonus needs it.")
+    for name, value in (("worker_id", worker_id), ("assignment_id", assignment_id)):
+        if not _PLATFORM_ID.match(value or ""):
+            raise ServiceError(f"{name}={value!r} is not a platform id (letters and digits only).")
+    try:
+        return Decimal(money(amount))
+    except ValueError as error:
+        raise ServiceError(str(error)) from error
 
 
 def _refuse_inside_transaction(name: str) -> None:

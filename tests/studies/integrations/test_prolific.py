@@ -134,6 +134,17 @@ def test_it_sets_up_then_pays_a_bonus(client, transport):
     assert transport.requests[1].headers["Authorization"] == "Token tok-123"
 
 
+@pytest.mark.parametrize("participant_id", ["5f0c01,9.99\n5f0c02", "", "5f0c 01"])
+def test_an_id_that_would_change_the_bonus_csv_is_refused(client, participant_id):
+    with pytest.raises(ValueError, match="participant_id"):  # nothing queued: nothing sent
+        client.setup_bonus(study_id=STUDY_ID, participant_id=participant_id, amount="0.75")
+
+
+def test_a_study_id_cannot_leave_its_path(client):
+    with pytest.raises(ValueError, match="study_id"):
+        client.list_submissions(study_id="../users/me")
+
+
 def test_an_empty_token_is_refused_with_the_setting_to_fill(settings):
     settings.PROLIFIC_API_TOKEN = ""
     with pytest.raises(ValueError, match="PROLIFIC_API_TOKEN"):
