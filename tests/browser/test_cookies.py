@@ -30,3 +30,12 @@ def test_no_cookies_also_holds_inside_a_cross_site_frame(new_page, app_url, fram
     framed(page, f"{app_url}/browser-test/set-cookie/")
     frame = framed(page, f"{app_url}/browser-test/cookies/")
     assert frame.inner_text("#cookies") == "(none)"
+
+
+def test_redirects_are_followed_by_the_browser_without_cookies(new_page, app_url):
+    page = new_page(no_cookies=True)
+    with page.expect_response(f"{app_url}/admin/") as first:
+        page.goto(f"{app_url}/admin/")
+    assert first.value.status == 302  # handed to the browser, which followed it
+    assert page.url == f"{app_url}/admin/login/?next=/admin/"
+    assert page.locator("#login-form").is_visible()
