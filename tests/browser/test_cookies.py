@@ -25,11 +25,21 @@ def test_a_no_cookies_context_sends_none(new_page, app_url):
     assert page.context.cookies() == []
 
 
+def _framed_set_cookie_headers(page, app_url, framed) -> dict[str, str]:
+    with page.expect_response(f"{app_url}/browser-test/set-cookie/") as response:
+        framed(page, f"{app_url}/browser-test/set-cookie/")
+    return response.value.all_headers()  # .headers leaves Set-Cookie out
+
+
 def test_no_cookies_also_holds_inside_a_cross_site_frame(new_page, app_url, framed):
+    # Control: in an ordinary context the framed page does hand the browser a cookie.
+    assert "set-cookie" in _framed_set_cookie_headers(new_page(), app_url, framed)
+
     page = new_page(no_cookies=True)
-    framed(page, f"{app_url}/browser-test/set-cookie/")
+    assert "set-cookie" not in _framed_set_cookie_headers(page, app_url, framed)
     frame = framed(page, f"{app_url}/browser-test/cookies/")
     assert frame.inner_text("#cookies") == "(none)"
+    assert frame.evaluate("document.cookie") == ""
 
 
 def test_redirects_are_followed_by_the_browser_without_cookies(new_page, app_url):
