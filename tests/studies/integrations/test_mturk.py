@@ -6,6 +6,7 @@ import datetime as dt
 import xml.etree.ElementTree as ET
 from decimal import Decimal
 
+import boto3
 import pytest
 
 from studies.integrations.base import PlatformError, money
@@ -468,3 +469,41 @@ def test_it_lists_the_bonuses_paid_on_an_assignment(mturk_stub):
     )
     [bonus] = client.list_bonuses(assignment_id="A1")
     assert (bonus.worker_id, bonus.amount) == ("W1", Decimal("1.25"))
+
+
+# --- what an error says about whether MTurk acted ---------------------------------------------
+
+
+def test_missing_credentials_are_named_before_anything_is_sent(monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata look-up
+    # A fresh session (boto3's default one caches credentials found by earlier tests), on a
+    # loopback address: even if credentials were found, nothing would leave the machine.
+    client = boto3.session.Session().client(
+        "mturk", region_name="us-east-1", endpoint_url="https://127.0.0.1:9"
+    )
+    with pytest.raises(PlatformError, match="AWS_ACCESS_KEY_ID") as caught:
+        MTurkClient(sandbox=True, client=client).approve_assignment(assignment_id="A1")
+    assert caught.value.acted is False
+
+
+@pytest.mark.parametrize(
+    ("error", "acted"),
+    [
+        (lambda e: e.EndpointConnectionError(endpoint_url=ENDPOINTS[True]), False),
+        (lambda e: e.ConnectTimeoutError(endpoint_url=ENDPOINTS[True]), False),
+        (lambda e: e.ReadTimeoutError(endpoint_url=ENDPOINTS[True]), None),
+        (lambda e: e.ConnectionClosedError(endpoint_url=ENDPOINTS[True]), None),
+    ],
+)
+def test_network_failures_say_whether_the_request_could_have_arrived(error, acted):
+    import botocore.exceptions
+
+    from studies.integrations.mturk import _calling
+
+    with pytest.raises(PlatformError) as caught, _calling("send_bonus"):
+        raise error(botocore.exceptions)
+    assert caught.value.acted is acted
