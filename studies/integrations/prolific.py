@@ -64,6 +64,21 @@ FINISHED = frozenset(
 FREES_SLOT = frozenset({SubmissionStatus.RETURNED, SubmissionStatus.TIMED_OUT})
 
 
+def study_url(url: str) -> str:
+    """``url`` with Prolific's placeholders appended: what a researcher pastes on Prolific.
+
+    ``study_url("https://x.org/s/abc/")`` ends with
+    ``?PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}``;
+    Prolific replaces each placeholder for every participant. An existing query is kept.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.netloc:
+        raise ValueError(f"study URL {url!r} is not an https URL; serve the study over TLS.")
+    placeholders = "&".join(f"{name}={{{{%{name}%}}}}" for name in URL_PARAMETERS)
+    query = f"{parts.query}&{placeholders}" if parts.query else placeholders
+    return parts._replace(query=query).geturl()
+
+
 def completion_url(code: str) -> str:
     """Where a participant goes once their last response is stored: Prolific records ``code``.
 

@@ -16,6 +16,7 @@ from studies.integrations.prolific import (
     ProlificClient,
     SubmissionStatus,
     completion_url,
+    study_url,
     sync_submissions,
     urllib_transport,
 )
@@ -33,6 +34,18 @@ def client(transport):
 def _two_pages(transport):
     transport.add("GET", SUBMISSIONS, "study_submissions_page1.json")
     transport.add("GET", SUBMISSIONS + "?page=2", "study_submissions_page2.json")
+
+
+def test_the_study_url_carries_prolifics_placeholders():
+    assert study_url("https://icelab.example.org/s/abc/") == (
+        "https://icelab.example.org/s/abc/?PROLIFIC_PID={{%PROLIFIC_PID%}}"
+        "&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
+    )
+    assert study_url("https://icelab.example.org/s/?lang=en").startswith(
+        "https://icelab.example.org/s/?lang=en&PROLIFIC_PID={{%PROLIFIC_PID%}}&"
+    )
+    with pytest.raises(ValueError, match="https"):
+        study_url("http://icelab.example.org/s/abc/")
 
 
 def test_the_completion_url_carries_the_code():
