@@ -74,6 +74,7 @@ def bonus_payment_record(
         assignment_id=assignment_id,
         amount=amount,
         reason=reason,
+        platform_study_id=platform_study_id,
     )
     key = {"platform": platform, "worker_id": worker_id, "assignment_id": assignment_id}
     defaults = {
@@ -269,6 +270,7 @@ def _checked_bonus(
     assignment_id: str,
     amount: Decimal | str,
     reason: str,
+    platform_study_id: str,
 ) -> Decimal:
     """The amount as a Decimal, once every field of the bonus is known to be usable."""
     if platform not in PaymentPlatform.values:
@@ -281,6 +283,11 @@ def _checked_bonus(
     for name, value in (("worker_id", worker_id), ("assignment_id", assignment_id)):
         if not _PLATFORM_ID.match(value or ""):
             raise ServiceError(f"{name}={value!r} is not a platform id (letters and digits only).")
+    if platform == PaymentPlatform.PROLIFIC and not _PLATFORM_ID.match(platform_study_id):
+        raise ServiceError(
+            f"platform_study_id={platform_study_id!r}: a Prolific bonus needs the study's id on "
+            "Prolific (its STUDY_ID)."
+        )
     try:
         return Decimal(money(amount))
     except ValueError as error:

@@ -129,12 +129,21 @@ def test_the_database_refuses_a_second_row_for_a_worker_and_assignment():
         ({"amount": "0"}, "positive"),
         ({"worker_id": ""}, "worker_id"),
         ({"platform": "x"}, "platform"),
+        ({"reason": " "}, "reason is empty"),
+        # A PROLIFIC_PID edited to smuggle a second line into Prolific's bonus CSV.
+        ({"worker_id": "5f0c01,9.99\n5f0c02"}, "not a platform id"),
+        ({"assignment_id": "../3ASSIGN"}, "not a platform id"),
     ],
 )
 def test_a_bad_bonus_is_refused_before_any_row(change, message):
     with pytest.raises(ServiceError, match=message):
         bonus_payment_record(**MTURK | change)
     assert not BonusPayment.objects.exists()
+
+
+def test_a_prolific_bonus_needs_the_prolific_study_id():
+    with pytest.raises(ServiceError, match="STUDY_ID"):
+        bonus_payment_record(**PROLIFIC | {"platform_study_id": ""})
 
 
 def test_the_ledger_refuses_to_run_inside_a_transaction(mturk_stub):
