@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml
 # The full suite on SQLite (the embedded default), then the database-backed tests on PostgreSQL.
 test: setup
 	bash .ci/ensure-services
+	bash .ci/ensure-chromium
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 

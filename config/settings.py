@@ -136,6 +136,14 @@ ICELAB_JOB_HEARTBEAT_SECONDS = envint("ICELAB_JOB_HEARTBEAT_SECONDS", "30")
 ICELAB_JOB_STALE_SECONDS = envint("ICELAB_JOB_STALE_SECONDS", "300")
 ICELAB_JOB_MAX_ATTEMPTS = envint("ICELAB_JOB_MAX_ATTEMPTS", "3")
 
+# Crowdsourcing platforms (studies/integrations). AWS credentials are boto3's own variables
+# (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_PROFILE), read by boto3, never here.
+# MTurk: the sandbox (no money moves) unless switched off; it chooses the requester endpoint
+# and the worker submit URL together.
+MTURK_SANDBOX = envbool("MTURK_SANDBOX", "true")
+# Prolific researcher API token (workspace settings on Prolific). Empty: the API is not used.
+PROLIFIC_API_TOKEN = envstr("PROLIFIC_API_TOKEN", "")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

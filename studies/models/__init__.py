@@ -4,16 +4,20 @@ One module per seam; everything is importable from ``studies.models``.
 """
 
 from .participants import Attempt, Participant, ParticipantStatus, Platform
+from .payments import BonusPayment, BonusStatus, PaymentPlatform
 from .responses import DemographicAnswer, Description, Event, QuestionnaireAnswer, TrialResponse
 from .study import Group, Study, StudyVersion
 
 __all__ = [
     "Attempt",
+    "BonusPayment",
+    "BonusStatus",
     "DemographicAnswer",
     "Description",
     "Event",
     "Group",
     "Participant",
+    "PaymentPlatform",
     "ParticipantStatus",
     "Platform",
     "QuestionnaireAnswer",

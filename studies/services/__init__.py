@@ -6,6 +6,7 @@
 - :mod:`.participants`: entering (balanced assignment in :mod:`.assignment`), statuses, time limits
 - :mod:`.answers`: one POST answers the current page, once; completion and codes
 - :mod:`.bots`: simulated participants walking the real pages
+- :mod:`.bonus_payments`: the bonus ledger (pay each bonus once, through the platform clients)
 """
 
 from .answers import Outcome, page_shown, page_submit, training_revisit

@@ -1,0 +1,1 @@
+from .doubles import mturk_stub, transport  # noqa: F401  (fixtures)
