@@ -34,10 +34,15 @@ DEMO_SEED = 0
 # A short sweep keeps the demo to minutes; `manage.py fidelity_sweep` runs the full 5..50.
 DEMO_SWEEP_COMPONENTS = (5, 10, 20)
 DEMO_REDUCERS = ("nmf", "pca", "kmeans")
+DEMO_STUDY = "demo"
+# Simulated participants per group: enough for the report's tests to have something to test.
+DEMO_PARTICIPANTS_PER_GROUP = 8
 
 
-def run_demo(*, say: Say = lambda message: None) -> dict[str, Any]:
-    """Run every step of the demo and return its summary."""
+def run_demo(
+    *, say: Say = lambda message: None, base_url: str = "http://127.0.0.1:8000"
+) -> dict[str, Any]:
+    """Run every step of the demo and return its summary; links in it start with ``base_url``."""
     from explainers.services import (
         default_scenario_create,
         explainer_runs_fit,
@@ -49,7 +54,7 @@ def run_demo(*, say: Say = lambda message: None) -> dict[str, Any]:
     home = Path(settings.ICELAB_HOME)
     out = home / "demo"
     out.mkdir(parents=True, exist_ok=True)
-    say("1/4 synthetic concept dataset, 2/4 default classifier (trained once, then reused)")
+    say("1/6 synthetic concept dataset, 2/6 default classifier (trained once, then reused)")
     scenario, trained = default_scenario_create()
     summary: dict[str, Any] = {
         "icelab_home": str(home),
@@ -58,10 +63,10 @@ def run_demo(*, say: Say = lambda message: None) -> dict[str, Any]:
         "test_accuracy": round(trained.test_accuracy, 4),
         "scenario": {"id": scenario.pk, "name": scenario.name, "layer": scenario.layer},
     }
-    say("3/4 ICE core: exact explanation, fidelity sweep, concept-part alignment")
+    say("3/6 ICE core: exact explanation, fidelity sweep, concept-part alignment")
     summary["core"] = core_showcase(scenario, out, say=say)
 
-    say("4/4 study explainers and stimulus sets")
+    say("4/6 study explainers and stimulus sets")
     sets = []
     for reducer in DEMO_REDUCERS:
         explainer_runs_fit(scenario=scenario, reducer=reducer, n_components=10, seed=DEMO_SEED)
@@ -70,8 +75,34 @@ def run_demo(*, say: Say = lambda message: None) -> dict[str, Any]:
         {"id": s.pk, "reducer": s.reducer, "trials": s.trials.count()} for s in sets
     ]
     summary["manifest"] = str(manifest_export(out=out / "manifest.json", stimulus_sets=sets))
+    say("5/6 the study: one group per stimulus set, simulated participants through its pages")
+    summary.update(demo_study(sets, base_url=base_url))
     summary["seconds"] = round(time.perf_counter() - started, 1)
     return summary
+
+
+def demo_study(stimulus_sets: list, *, base_url: str) -> dict[str, Any]:
+    """The demo study (made and launched once) with its simulated participants, and its links."""
+    from studies.selectors import study_by_slug, study_links
+    from studies.services import participants_simulate, study_create, study_launch
+
+    study = study_by_slug(slug=DEMO_STUDY)
+    if study is None:
+        study = study_create(
+            slug=DEMO_STUDY,
+            title="Which concept is highlighted?",
+            stimulus_sets=stimulus_sets,
+            platforms=[],
+            allow_anonymous=True,
+        )
+    if study.status == "draft":
+        study = study_launch(study=study)
+    wanted = DEMO_PARTICIPANTS_PER_GROUP * len(stimulus_sets)
+    missing = wanted - study.participants.count()
+    if missing > 0:
+        # "labels" answers with each concept's known part name, so the report has real signal.
+        participants_simulate(study=study, n=missing, policy="labels", seed=DEMO_SEED)
+    return {"study": study.slug, **study_links(study=study, base_url=base_url)}
 
 
 def _split_features(scenario, bank: FeatureBank, split: str) -> dict[int, Any]:

@@ -32,7 +32,7 @@ class Command(BaseCommand):
         say = (lambda m: print(m, file=sys.stderr)) if options["json"] else self.stdout.write
         password_file = _ensure_local_admin()
         say(f"Admin login: user admin, password in {password_file} (made for this machine only)")
-        summary = run_demo(say=say)
+        summary = run_demo(say=say, base_url=f"http://{options['addrport']}")
         text = json.dumps(summary, indent=None if options["json"] else 2)
         self.stdout.write(text)
         if not options["no_serve"]:
