@@ -14,6 +14,7 @@ import numbers
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import NotFittedError
@@ -30,6 +31,8 @@ from explainers.ice.reducers._arrays import (
 )
 from explainers.ice.reducers.input_checks import as_float_tensor
 
+# What the reducers take (anything numpy.asarray reads, or a tensor) and return.
+Data = npt.ArrayLike | torch.Tensor
 ArrayLike = np.ndarray | torch.Tensor
 
 
@@ -114,17 +117,17 @@ class ConceptReducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return self.components_.shape[0]
 
     # ------------------------------------------------------------------ public API
-    def fit(self, X: ArrayLike, y: Any = None) -> ConceptReducer:
+    def fit(self, X: Data, y: Any = None) -> ConceptReducer:
         """Fit the reducer on ``X``, shape ``(n_samples, n_features)``; return ``self``."""
         self._fit_and_score(X)
         return self
 
-    def fit_transform(self, X: ArrayLike, y: Any = None) -> ArrayLike:
+    def fit_transform(self, X: Data, y: Any = None) -> ArrayLike:
         """Fit on ``X`` and return its scores ``S``, shape ``(n_samples, n_components)``."""
         S = self._fit_and_score(X)
         return _to_caller(S, X)
 
-    def transform(self, X: ArrayLike) -> ArrayLike:
+    def transform(self, X: Data) -> ArrayLike:
         """Concept scores ``S`` of ``X``: ``(n_samples, n_features) -> (n_samples, n_components)``."""
         self._check_is_fitted()
         self._validate_params()  # set_params() may have changed them since fit()
@@ -132,7 +135,7 @@ class ConceptReducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         with blas_threads_for(data.numel()):
             return _to_caller(self._transform(data), X)
 
-    def inverse_transform(self, S: ArrayLike) -> ArrayLike:
+    def inverse_transform(self, S: Data) -> ArrayLike:
         """Reconstruct ``X_hat``: ``(n_samples, n_components) -> (n_samples, n_features)``."""
         self._check_is_fitted()
         scores = as_float_tensor(S, "S", self.device_, columns="n_components")
@@ -169,7 +172,7 @@ class ConceptReducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """Check the solver's own parameters (raise ValueError/TypeError)."""
 
     # ------------------------------------------------------------------ plumbing
-    def _fit_and_score(self, X: ArrayLike) -> torch.Tensor:
+    def _fit_and_score(self, X: Data) -> torch.Tensor:
         if self.cpu_backend not in CPU_BACKENDS:
             raise ValueError(f"cpu_backend={self.cpu_backend!r} is not one of {CPU_BACKENDS}.")
         self._validate_params()
@@ -186,8 +189,8 @@ class ConceptReducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def _input_label(self) -> str:
         return "X" if self.input_name is None else f"X (the activations of {self.input_name!r})"
 
-    def _validated_tensor(self, X: ArrayLike, *, expected_features: int | None) -> torch.Tensor:
-        """X as a float32 tensor on ``device_``, after every check on its contents."""
+    def _validated_tensor(self, X: Data, *, expected_features: int | None) -> torch.Tensor:
+        """X as a float32 (or float64) tensor on ``device_``, after every check on its contents."""
         label = self._input_label()
         data = as_float_tensor(X, label, self.device_)
         if self._requires_nonnegative and surely_finite_and_nonnegative(self._working(data)):
@@ -272,8 +275,8 @@ def _check_seed(random_state: Any) -> None:
         )
 
 
-def _to_caller(result: torch.Tensor, like: ArrayLike) -> ArrayLike:
-    """Return ``result`` with the type of ``like``: numpy, or a tensor on its device."""
+def _to_caller(result: torch.Tensor, like: Data) -> ArrayLike:
+    """Return ``result`` with the type of ``like``: a tensor on its device, else numpy."""
     if isinstance(like, torch.Tensor):
         return result.to(like.device)
     return result.cpu().numpy()
