@@ -34,7 +34,8 @@ def contract_cases() -> list:
     for name in NAMES:
         # The torch backend is the code path CUDA runs, so the checks cover it on the CPU.
         for backend in ("numpy", "torch"):
-            # Two components fit every data set of the checks (some have 3 features).
+            # Two components fit every data set of the checks (some have 2 features; the
+            # default 10 is refused there, as scikit-learn runs TruncatedSVD with 1).
             reducer = make_reducer(name, 2, random_state=0, device="cpu", cpu_backend=backend)
             cases += estimator_checks_generator(
                 reducer,
