@@ -214,6 +214,23 @@ def test_transform_with_other_features_is_rejected(name, activations):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_messages_name_the_layer_and_carry_scikit_learns_phrases(name, activations):
+    # The phrases are what scikit-learn's estimator checks look for.
+    fitted = reducer(name, input_name="layer4").fit(activations)
+    with pytest.raises(
+        ValueError, match=r"'layer4'\) has 1 features, but \w+Reducer is expecting 64 features"
+    ):
+        fitted.transform(activations[:, :1])
+    with pytest.raises(ValueError, match=r"'layer4'.*Reshape your data: X.reshape\(-1, 1\)"):
+        fitted.transform(activations[0])
+    with pytest.raises(
+        ValueError,
+        match=r"'layer4'.*0 feature\(s\) \(shape=\(5, 0\)\) while a minimum of 1 is required",
+    ):
+        reducer(name, input_name="layer4").fit(activations[:5, :0])
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_seed_must_be_an_int(name, activations):
     with pytest.raises(TypeError, match="random_state"):
         make_reducer(name, 2, random_state=np.random.default_rng(0), device="cpu").fit(activations)
@@ -330,7 +347,10 @@ def test_nmf_accepts_negative_zero_as_non_negative(activations):
 
 def test_nmf_rejects_negative_data_naming_the_layer(activations):
     bad = activations - 0.1
-    with pytest.raises(ValueError, match=r"'layer3'.*not non-negative.*post-ReLU"):
+    with pytest.raises(
+        ValueError,
+        match=r"'layer3'.*not non-negative.*Negative values in data passed to NMFReducer.*post-ReLU",
+    ):
         reducer("nmf", input_name="layer3").fit(bad)
     fitted = reducer("nmf").fit(activations)
     with pytest.raises(ValueError, match="non-negative"):
