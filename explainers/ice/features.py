@@ -311,15 +311,15 @@ class FeatureExtractor:
         return output.detach().float().permute(0, 2, 3, 1).contiguous()
 
 
-def float_tensor_view(array: np.ndarray) -> torch.Tensor:
-    """A float32 tensor over ``array``'s memory, without a copy for float32 input.
+def float_tensor_view(array: np.ndarray, dtype: type[np.floating] = np.float32) -> torch.Tensor:
+    """A float32 (or ``dtype``) tensor over ``array``'s memory, without a copy when it has it.
 
     Feature-bank activations are read-only memory maps. torch shares them but warns,
     once per process, that writing to such a tensor is undefined; nothing in ICE Lab
     writes to activations it is given, so the warning is silenced rather than paid
     for with a copy of every class's features.
     """
-    array = np.asarray(array, dtype=np.float32)
+    array = np.asarray(array, dtype=dtype)
     if array.flags.writeable:
         return torch.from_numpy(array)
     with warnings.catch_warnings():

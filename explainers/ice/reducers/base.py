@@ -14,12 +14,13 @@ import numbers
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import NotFittedError
+from sklearn.utils import Tags
 
 from explainers.ice.devices import resolve_device
-from explainers.ice.features import float_tensor_view
 from explainers.ice.reducers._arrays import (
     CPU_BACKENDS,
     Array,
@@ -28,20 +29,22 @@ from explainers.ice.reducers._arrays import (
     value_range,
     working_array,
 )
+from explainers.ice.reducers.input_checks import as_float_tensor
 
+# What the reducers take (anything numpy.asarray reads, or a tensor) and return.
+Data = npt.ArrayLike | torch.Tensor
 ArrayLike = np.ndarray | torch.Tensor
 
-# numpy dtype kinds we convert to float32: bool, signed/unsigned int, float.
-_NUMERIC_KINDS = "biuf"
 
-
-class ConceptReducer(BaseEstimator):
+class ConceptReducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Base class of the NMF, PCA and k-means concept reducers.
 
     Subclasses implement ``_fit``, ``_transform``, ``_inverse_transform`` and
-    ``_max_components`` on float32 torch tensors that already live on
-    ``device_``; this class validates inputs, moves them there and converts the
-    results back to the caller's type.
+    ``_max_components`` on float32 (or float64) torch tensors that already live
+    on ``device_``; this class validates inputs, moves them there and converts
+    the results back to the caller's type. The reducers pass scikit-learn's
+    ``check_estimator`` (see ``EXPECTED_FAILED_CHECKS`` in the package and
+    docs/core.md), so they work in pipelines, grid searches, ``clone`` and pickle.
 
     Parameters
     ----------
@@ -62,7 +65,7 @@ class ConceptReducer(BaseEstimator):
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components, n_features), float32
+    components_ : ndarray of shape (n_components, n_features), float32 or float64
         The concept vectors P (NMF: the NCAVs; PCA: principal axes; k-means:
         centroids).
     n_features_in_ : int
@@ -78,9 +81,12 @@ class ConceptReducer(BaseEstimator):
 
     Notes
     -----
-    Inputs are numpy arrays or torch tensors of shape ``(n_samples, n_features)``;
-    outputs have the input's type (numpy in, numpy out; a tensor in, a tensor out
-    on the input's device), always float32.
+    Inputs are numpy arrays (or anything ``numpy.asarray`` reads: lists, pandas
+    frames) or torch tensors of shape ``(n_samples, n_features)``; outputs have the
+    input's type (numpy in, numpy out; a tensor in, a tensor out on the input's
+    device). The work and the output are float64 for float64 input and float32 for
+    any other real dtype (the speed-critical case: the core's feature maps are
+    float32); fitted attributes have the dtype of the data seen in ``fit``.
     """
 
     def __init__(
@@ -98,18 +104,30 @@ class ConceptReducer(BaseEstimator):
         self.cpu_backend = cpu_backend
         self.input_name = input_name
 
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.positive_only = self._requires_nonnegative
+        tags.input_tags.sparse = False  # activations are dense; a sparse X is refused
+        return tags
+
+    @property
+    def _n_features_out(self) -> int:
+        # For get_feature_names_out() ("nmfreducer0", ...) and set_output().
+        return self.components_.shape[0]
+
     # ------------------------------------------------------------------ public API
-    def fit(self, X: ArrayLike, y: Any = None) -> ConceptReducer:
+    def fit(self, X: Data, y: Any = None) -> ConceptReducer:
         """Fit the reducer on ``X``, shape ``(n_samples, n_features)``; return ``self``."""
         self._fit_and_score(X)
         return self
 
-    def fit_transform(self, X: ArrayLike, y: Any = None) -> ArrayLike:
+    def fit_transform(self, X: Data, y: Any = None) -> ArrayLike:
         """Fit on ``X`` and return its scores ``S``, shape ``(n_samples, n_components)``."""
         S = self._fit_and_score(X)
         return _to_caller(S, X)
 
-    def transform(self, X: ArrayLike) -> ArrayLike:
+    def transform(self, X: Data) -> ArrayLike:
         """Concept scores ``S`` of ``X``: ``(n_samples, n_features) -> (n_samples, n_components)``."""
         self._check_is_fitted()
         self._validate_params()  # set_params() may have changed them since fit()
@@ -117,10 +135,10 @@ class ConceptReducer(BaseEstimator):
         with blas_threads_for(data.numel()):
             return _to_caller(self._transform(data), X)
 
-    def inverse_transform(self, S: ArrayLike) -> ArrayLike:
+    def inverse_transform(self, S: Data) -> ArrayLike:
         """Reconstruct ``X_hat``: ``(n_samples, n_components) -> (n_samples, n_features)``."""
         self._check_is_fitted()
-        scores = _as_float_tensor(S, "S", self.device_, columns="n_components")
+        scores = as_float_tensor(S, "S", self.device_, columns="n_components")
         if scores.shape[1] != self.components_.shape[0]:
             raise ValueError(
                 f"S has {scores.shape[1]} columns but this reducer has "
@@ -137,7 +155,7 @@ class ConceptReducer(BaseEstimator):
         raise NotImplementedError
 
     def _inverse_transform(self, S: torch.Tensor) -> torch.Tensor:
-        return S @ self._components_tensor()
+        return S @ self._components_tensor(S.dtype)
 
     def _max_components(self, n_samples: int, n_features: int) -> tuple[int, str]:
         """The largest valid n_components for this data, and why (for messages)."""
@@ -154,7 +172,7 @@ class ConceptReducer(BaseEstimator):
         """Check the solver's own parameters (raise ValueError/TypeError)."""
 
     # ------------------------------------------------------------------ plumbing
-    def _fit_and_score(self, X: ArrayLike) -> torch.Tensor:
+    def _fit_and_score(self, X: Data) -> torch.Tensor:
         if self.cpu_backend not in CPU_BACKENDS:
             raise ValueError(f"cpu_backend={self.cpu_backend!r} is not one of {CPU_BACKENDS}.")
         self._validate_params()
@@ -171,10 +189,10 @@ class ConceptReducer(BaseEstimator):
     def _input_label(self) -> str:
         return "X" if self.input_name is None else f"X (the activations of {self.input_name!r})"
 
-    def _validated_tensor(self, X: ArrayLike, *, expected_features: int | None) -> torch.Tensor:
-        """X as a float32 tensor on ``device_``, after every check on its contents."""
+    def _validated_tensor(self, X: Data, *, expected_features: int | None) -> torch.Tensor:
+        """X as a float32 (or float64) tensor on ``device_``, after every check on its contents."""
         label = self._input_label()
-        data = _as_float_tensor(X, label, self.device_)
+        data = as_float_tensor(X, label, self.device_)
         if self._requires_nonnegative and surely_finite_and_nonnegative(self._working(data)):
             return self._checked_feature_count(data, label, expected_features)
         low, high = value_range(self._working(data))
@@ -186,14 +204,16 @@ class ConceptReducer(BaseEstimator):
         self._check_values(data, low)
         return self._checked_feature_count(data, label, expected_features)
 
-    @staticmethod
     def _checked_feature_count(
-        data: torch.Tensor, label: str, expected_features: int | None
+        self, data: torch.Tensor, label: str, expected_features: int | None
     ) -> torch.Tensor:
         if expected_features is not None and data.shape[1] != expected_features:
+            # "X has 3 features, but NMFReducer is expecting 4 features as input" is
+            # scikit-learn's wording, which its estimator checks look for.
             raise ValueError(
-                f"{label} has {data.shape[1]} features but this reducer was fitted with "
-                f"{expected_features}; use activations of the same layer as in fit()."
+                f"{label} has {data.shape[1]} features, but {type(self).__name__} is "
+                f"expecting {expected_features} features as input (it was fitted with "
+                f"{expected_features}); use activations of the same layer as in fit()."
             )
         return data
 
@@ -217,10 +237,11 @@ class ConceptReducer(BaseEstimator):
                 f"This {type(self).__name__} is not fitted yet; call fit(X) before using it."
             )
 
-    def _components_tensor(self) -> torch.Tensor:
+    def _components_tensor(self, dtype: torch.dtype) -> torch.Tensor:
+        """``components_`` on ``device_`` in ``dtype`` (the dtype of the data it meets)."""
         # components_ (numpy) is the single source of truth, so a pickled or
         # edited reducer behaves the same; the copy to the device is small.
-        return torch.from_numpy(self.components_).to(self.device_)
+        return torch.from_numpy(self.components_).to(self.device_, dtype)
 
     def _working(self, tensor: torch.Tensor) -> Array:
         """``tensor`` as the array the solvers compute on (numpy on the CPU by default)."""
@@ -254,44 +275,8 @@ def _check_seed(random_state: Any) -> None:
         )
 
 
-def _as_float_tensor(
-    X: Any, label: str, device: torch.device, columns: str = "n_features"
-) -> torch.Tensor:
-    """Validate the container, shape and dtype of X; return it float32 on ``device``."""
-    if isinstance(X, torch.Tensor):
-        if X.is_complex():
-            raise TypeError(f"{label} must hold real numbers, got dtype {X.dtype}.")
-        data = X.detach()
-    elif isinstance(X, np.ndarray):
-        if X.dtype.kind not in _NUMERIC_KINDS:
-            raise TypeError(
-                f"{label} must hold real numbers, got dtype {X.dtype}; convert it with "
-                "X.astype(numpy.float32)."
-            )
-        data = float_tensor_view(np.ascontiguousarray(X, dtype=np.float32))
-    else:
-        raise TypeError(
-            f"{label} must be a numpy array or a torch tensor of shape (n_samples, {columns}), "
-            f"got {type(X).__name__}; convert it with numpy.asarray(X)."
-        )
-    if data.ndim != 2:
-        fix = (
-            "flatten feature maps (n, h, w, c) with X.reshape(-1, c)"
-            if columns == "n_features"
-            else "pass the output of transform()"
-        )
-        raise ValueError(
-            f"{label} must be 2-D (n_samples, {columns}), got shape {tuple(data.shape)}; {fix}."
-        )
-    if data.shape[0] == 0 or data.shape[1] == 0:
-        raise ValueError(
-            f"{label} is empty (shape {tuple(data.shape)}); it needs at least one row and one column."
-        )
-    return data.to(device=device, dtype=torch.float32).contiguous()
-
-
-def _to_caller(result: torch.Tensor, like: ArrayLike) -> ArrayLike:
-    """Return ``result`` with the type of ``like``: numpy, or a tensor on its device."""
+def _to_caller(result: torch.Tensor, like: Data) -> ArrayLike:
+    """Return ``result`` with the type of ``like``: a tensor on its device, else numpy."""
     if isinstance(like, torch.Tensor):
         return result.to(like.device)
     return result.cpu().numpy()

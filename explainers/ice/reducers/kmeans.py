@@ -41,8 +41,8 @@ class KMeansReducer(ConceptReducer):
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components, n_features), float32
-        The centroids.
+    components_ : ndarray of shape (n_components, n_features)
+        The centroids; float64 when fitted on float64 data, else float32.
     labels_ : ndarray of shape (n_samples,), int64
         Nearest centroid of each training row.
     inertia_ : float
@@ -100,14 +100,14 @@ class KMeansReducer(ConceptReducer):
             if best is None or run[2] < best[2]:
                 best = run
         centers, labels, inertia, n_iter = best
-        self.components_ = xp.as_tensor(centers).cpu().numpy().astype(np.float32)
+        self.components_ = xp.as_tensor(centers).cpu().numpy()
         self.labels_, self.inertia_, self.n_iter_ = labels, inertia, n_iter
         self.reconstruction_err_ = math.sqrt(inertia)
         return xp.as_tensor(xp.one_hot(labels, self.n_components, data))
 
     def _transform(self, X: torch.Tensor) -> torch.Tensor:
         data = self._working(X)
-        centers = self._working(self._components_tensor())
+        centers = self._working(self._components_tensor(X.dtype))
         labels, _ = self._nearest(data, xp.row_squared_norms(data), centers)
         return xp.as_tensor(xp.one_hot(labels, self.n_components, data))
 

@@ -54,7 +54,8 @@ class NMFReducer(ConceptReducer):
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components, n_features), float32, ≥ 0
+    components_ : ndarray of shape (n_components, n_features), ≥ 0
+        float64 when fitted on float64 data, else float32.
     n_iter_ : int
     reconstruction_err_ : float
         ``||V - S·P||_F`` at the end of the fit (as scikit-learn's NMF).
@@ -111,10 +112,13 @@ class NMFReducer(ConceptReducer):
     def _check_values(self, X: torch.Tensor, minimum: float) -> None:
         if minimum < 0:
             count = xp.count_below(self._working(X), 0.0)
+            # "Negative values in data passed to" is scikit-learn's wording (its checks
+            # look for it); the rest says what that means for a layer's activations.
             raise ValueError(
                 f"{self._input_label()} is not non-negative: {count} values are below 0 "
-                f"(the smallest is {minimum:.4g}). NMF needs non-negative data, so the layer "
-                "is probably not post-ReLU; pick a layer whose activations pass through a "
+                f"(the smallest is {minimum:.4g}). Negative values in data passed to "
+                f"{type(self).__name__}: NMF needs non-negative data, so the layer is "
+                "probably not post-ReLU; pick a layer whose activations pass through a "
                 "ReLU, or use the PCA reducer."
             )
 
@@ -133,7 +137,7 @@ class NMFReducer(ConceptReducer):
 
     def _transform(self, X: torch.Tensor) -> torch.Tensor:
         data = self._working(X)
-        P = self._working(self._components_tensor())
+        P = self._working(self._components_tensor(X.dtype))
         gram = P @ P.T
         exact_gram = None
         if self.transform_exact:

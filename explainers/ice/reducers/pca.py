@@ -12,6 +12,7 @@ from explainers.ice.reducers import _arrays as xp
 from explainers.ice.reducers import solvers
 from explainers.ice.reducers._arrays import Array
 from explainers.ice.reducers.base import ConceptReducer, check_positive_int
+from explainers.ice.reducers.input_checks import numpy_dtype
 
 SVD_SOLVERS = ("auto", "covariance", "randomized")
 
@@ -45,12 +46,13 @@ class PCAReducer(ConceptReducer):
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components, n_features), float32
-    mean_ : ndarray of shape (n_features,), float32
-    explained_variance_ : ndarray of shape (n_components,), float32
+    components_ : ndarray of shape (n_components, n_features)
+    mean_ : ndarray of shape (n_features,)
+    explained_variance_ : ndarray of shape (n_components,)
         Variance along each component (``ddof=1``).
-    explained_variance_ratio_ : ndarray of shape (n_components,), float32
-    singular_values_ : ndarray of shape (n_components,), float32
+    explained_variance_ratio_ : ndarray of shape (n_components,)
+    singular_values_ : ndarray of shape (n_components,)
+        All float64 when fitted on float64 data, else float32.
     n_iter_ : int
         0 for the covariance solver, ``n_power_iter`` for the randomised one.
     reconstruction_err_ : float
@@ -114,18 +116,20 @@ class PCAReducer(ConceptReducer):
             self.n_iter_ = self.n_power_iter
         components = _flip_signs(_pad_rows(components, self.n_components))
         singular_values = _pad_rows(singular_values, self.n_components)
-        self._store(mean, components, singular_values, centred_ss, n)
+        self._store(mean, components, singular_values, centred_ss, n, numpy_dtype(X.dtype))
         return self._transform(X)
 
     def _transform(self, X: torch.Tensor) -> torch.Tensor:
         data = self._working(X)
-        P = self._working(self._components_tensor())
+        P = self._working(self._components_tensor(X.dtype))
         centre = xp.like(self.mean_, data)
         # Centre block by block (not X·Pᵀ - mean·Pᵀ) so a large mean cannot cancel digits.
         return torch.cat([xp.as_tensor((block - centre) @ P.T) for block in self._blocks(data)])
 
     def _inverse_transform(self, S: torch.Tensor) -> torch.Tensor:
-        return S @ self._components_tensor() + torch.from_numpy(self.mean_).to(S.device)
+        return S @ self._components_tensor(S.dtype) + torch.from_numpy(self.mean_).to(
+            S.device, S.dtype
+        )
 
     def _solver(self, n: int, m: int) -> str:
         if self.svd_solver != "auto":
@@ -165,15 +169,16 @@ class PCAReducer(ConceptReducer):
         singular_values: np.ndarray,
         centred_ss: float,
         n: int,
+        dtype: type[np.floating],
     ) -> None:
         variance = singular_values**2 / max(n - 1, 1)
         total_variance = centred_ss / max(n - 1, 1)
-        self.mean_ = mean.astype(np.float32)
-        self.components_ = components.astype(np.float32)
-        self.singular_values_ = singular_values.astype(np.float32)
-        self.explained_variance_ = variance.astype(np.float32)
+        self.mean_ = mean.astype(dtype)
+        self.components_ = components.astype(dtype)
+        self.singular_values_ = singular_values.astype(dtype)
+        self.explained_variance_ = variance.astype(dtype)
         ratio = variance / total_variance if total_variance > 0 else np.zeros_like(variance)
-        self.explained_variance_ratio_ = ratio.astype(np.float32)
+        self.explained_variance_ratio_ = ratio.astype(dtype)
         self.reconstruction_err_ = math.sqrt(
             max(centred_ss - float(np.sum(singular_values**2)), 0.0)
         )

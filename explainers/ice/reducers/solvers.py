@@ -1,8 +1,9 @@
 """Numerical kernels of the reducers: randomised SVD, NNDSVD and the NMF fit by HALS.
 
 Every function takes and returns *working arrays* (see ``_arrays``): numpy arrays
-on the CPU or torch tensors on any device, float32, all of one kind. Small
-matrices (Gram matrices, the sketch's factors) are handled in float64 on the host.
+on the CPU or torch tensors on any device, float32 (float64 for float64 input), all
+of one kind. Small matrices (Gram matrices, the sketch's factors) are handled in
+float64 on the host.
 
 HALS (hierarchical alternating least squares) is the block coordinate descent
 of Cichocki & Phan (2009), "Fast local algorithms for large scale nonnegative

@@ -5,7 +5,9 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas
 import pytest
+import scipy.sparse
 import torch
 from scipy.optimize import linear_sum_assignment, nnls
 from scipy.spatial.distance import cdist
@@ -68,12 +70,30 @@ def test_numpy_in_gives_numpy_out(name, activations):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_tensor_in_gives_tensor_out(name, activations):
-    X = torch.from_numpy(activations).double()  # any real dtype is accepted
+    X = torch.from_numpy(activations).half()  # any real dtype is accepted
     fitted = reducer(name)
     S = fitted.fit_transform(X)
     assert isinstance(S, torch.Tensor) and S.shape == (2000, 4) and S.dtype == torch.float32
     X_hat = fitted.inverse_transform(fitted.transform(X[:10]))
     assert isinstance(X_hat, torch.Tensor) and X_hat.shape == (10, 64) and X_hat.device == X.device
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("as_input", [np.asarray, torch.from_numpy], ids=["numpy", "tensor"])
+def test_float64_stays_float64_and_the_rest_becomes_float32(name, as_input, activations):
+    # Changed with the scikit-learn contract (preserves_dtype): float64 used to come
+    # back as float32. The project's own data is float32 and stays so.
+    X64, X32 = as_input(activations.astype(np.float64)), as_input(activations)
+    fitted = reducer(name).fit(X64)
+    assert fitted.components_.dtype == np.float64
+    assert fitted.transform(X64).dtype in (np.float64, torch.float64)
+    assert fitted.transform(X32[:5]).dtype in (np.float32, torch.float32)
+    assert reducer(name).fit_transform(X32).dtype in (np.float32, torch.float32)
+    # The same fit in either precision, float32 rounding apart.
+    scale = np.abs(fitted.components_).max()
+    np.testing.assert_allclose(
+        reducer(name).fit(X32).components_, fitted.components_, atol=1e-3 * scale
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -129,13 +149,33 @@ def test_it_is_a_scikit_learn_estimator(name):
         (np.zeros(10, dtype=np.float32), ValueError, "2-D"),
         (np.zeros((2, 3, 4), dtype=np.float32), ValueError, "2-D"),
         (np.zeros((0, 5), dtype=np.float32), ValueError, "empty"),
-        ([[1.0, 2.0], [3.0, 4.0]], TypeError, "numpy array or a torch tensor"),
+        ([[1.0, 2.0], [3.0]], ValueError, "could not be read as an array.*rows of equal length"),
         (np.array([["a", "b"]]), TypeError, "real numbers"),
+        (np.array([[1.0, {"a": 1}]], dtype=object), TypeError, "dtype object.*not 'dict'"),
+        (np.ones((3, 2), dtype=np.complex64), ValueError, "complex.*X.real"),
+        (torch.ones((3, 2), dtype=torch.complex64), ValueError, "complex.*X.real"),
+        (scipy.sparse.csr_matrix(np.eye(3)), TypeError, "sparse.*X.toarray()"),
+        (torch.eye(3).to_sparse(), TypeError, "sparse.*X.to_dense()"),
     ],
 )
 def test_it_rejects_malformed_input(name, bad, error, message):
     with pytest.raises(error, match=message):
         reducer(name, 1).fit(bad)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_it_accepts_what_numpy_reads_as_an_array(name, activations):
+    # Lists, pandas frames and objects with __array__, as scikit-learn does.
+    class HasArray:
+        def __array__(self, dtype=None, copy=None):
+            return activations[:200]
+
+    rows = activations[:200]
+    for data in (rows.tolist(), pandas.DataFrame(rows), HasArray()):
+        array = np.asarray(data)  # a list of Python floats is float64, the others float32
+        fitted = reducer(name).fit(data)
+        np.testing.assert_array_equal(fitted.components_, reducer(name).fit(array).components_)
+        assert fitted.transform(data).dtype == array.dtype
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -167,10 +207,27 @@ def test_invalid_n_components_is_rejected(name, k, error, activations):
 @pytest.mark.parametrize("name", NAMES)
 def test_transform_with_other_features_is_rejected(name, activations):
     fitted = reducer(name).fit(activations)
-    with pytest.raises(ValueError, match="63 features.*fitted with 64"):
+    with pytest.raises(ValueError, match="63 features, but .* expecting 64.*same layer"):
         fitted.transform(activations[:, :63])
     with pytest.raises(ValueError, match="S has 3 columns.*4 components"):
         fitted.inverse_transform(np.zeros((2, 3), dtype=np.float32))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_messages_name_the_layer_and_carry_scikit_learns_phrases(name, activations):
+    # The phrases are what scikit-learn's estimator checks look for.
+    fitted = reducer(name, input_name="layer4").fit(activations)
+    with pytest.raises(
+        ValueError, match=r"'layer4'\) has 1 features, but \w+Reducer is expecting 64 features"
+    ):
+        fitted.transform(activations[:, :1])
+    with pytest.raises(ValueError, match=r"'layer4'.*Reshape your data: X.reshape\(-1, 1\)"):
+        fitted.transform(activations[0])
+    with pytest.raises(
+        ValueError,
+        match=r"'layer4'.*0 feature\(s\) \(shape=\(5, 0\)\) while a minimum of 1 is required",
+    ):
+        reducer(name, input_name="layer4").fit(activations[:5, :0])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -290,7 +347,10 @@ def test_nmf_accepts_negative_zero_as_non_negative(activations):
 
 def test_nmf_rejects_negative_data_naming_the_layer(activations):
     bad = activations - 0.1
-    with pytest.raises(ValueError, match=r"'layer3'.*not non-negative.*post-ReLU"):
+    with pytest.raises(
+        ValueError,
+        match=r"'layer3'.*not non-negative.*Negative values in data passed to NMFReducer.*post-ReLU",
+    ):
         reducer("nmf", input_name="layer3").fit(bad)
     fitted = reducer("nmf").fit(activations)
     with pytest.raises(ValueError, match="non-negative"):
