@@ -31,7 +31,10 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         say = (lambda m: print(m, file=sys.stderr)) if options["json"] else self.stdout.write
         password_file = _ensure_local_admin()
-        say(f"Admin login: user admin, password in {password_file} (made for this machine only)")
+        say(
+            f"Admin login: user admin, password {password_file.read_text().strip()} "
+            f"(made for this machine only; kept in {password_file})"
+        )
         summary = run_demo(say=say, base_url=f"http://{options['addrport']}")
         text = json.dumps(summary, indent=None if options["json"] else 2)
         self.stdout.write(text)
@@ -42,8 +45,8 @@ class Command(BaseCommand):
 def _ensure_local_admin() -> Path:
     """An admin login for this machine: user ``admin`` with a password generated once.
 
-    The password is kept in ICELAB_HOME (mode 0600) and never printed, so a demo left
-    running on a reachable machine does not open its admin to a known password.
+    The password is random, kept in ICELAB_HOME (mode 0600) and shown only on the demo's
+    own terminal, so a demo left running on a reachable machine has no well-known login.
     """
     password_file = Path(settings.ICELAB_HOME) / "demo-admin-password"
     password = kept_secret(password_file)
