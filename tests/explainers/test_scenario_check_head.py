@@ -37,10 +37,10 @@ def _unchecked(dataset, classifier, layer: str) -> Scenario:
 
 def test_an_unchecked_scenario_is_refused_before_its_first_fit(dataset, classifier):
     scenario = _unchecked(dataset, classifier, INSIDE_A_BLOCK)
+    # PCA accepts bn2's signed activations, so without the check this fit would succeed
+    # and store logits that are not the model's.
     with pytest.raises(ValidationError, match=f"'{INSIDE_A_BLOCK}' does not reproduce"):
-        explainer_runs_fit(
-            scenario=scenario, reducer="nmf", classes=["class_00"], device="cpu"
-        )
+        explainer_runs_fit(scenario=scenario, reducer="pca", classes=["class_00"], device="cpu")
     assert not ExplainerRun.objects.filter(status=RunStatus.SUCCEEDED).exists()
     scenario.refresh_from_db()
     assert scenario.head_checked_at is None
