@@ -111,6 +111,13 @@ def scenario_check_head(
 
     Raises ValidationError naming the layer and the largest difference.
     """
+    if scenario.head_checked_at is None and scenario.pk is not None and not force:
+        # The instance may predate a check another process recorded.
+        scenario.head_checked_at, scenario.head_max_difference = (
+            Scenario.objects.filter(pk=scenario.pk)
+            .values_list("head_checked_at", "head_max_difference")
+            .get()
+        )
     if scenario.head_checked_at is not None and not force:
         return scenario
     if extractor is None or transform is None:

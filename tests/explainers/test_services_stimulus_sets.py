@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from PIL import Image
 
-from explainers.models import ExplainerRun, FrozenStimulusSetError, StimulusSet
+from explainers.models import DrawRule, ExplainerRun, FrozenStimulusSetError, StimulusSet
 from explainers.services import (
     dataset_create_imagefolder,
     scenario_create,
@@ -264,6 +264,7 @@ def test_no_kmeans_target_or_prototype_is_shown_blank(scenario):
 def test_a_new_set_is_drawn_per_reducer_and_records_its_rule(scenario):
     from explainers.ice import stimuli
 
+    assert set(DrawRule.values) == set(stimuli.DRAW_RULES)  # the model names the core's rules
     built = stimulus_set_build(scenario=scenario, reducer="pca", seed=5, device="cpu", **SMALL)
     assert built.draw_rule == "v2" == stimuli.CURRENT_DRAW_RULE
     assert stimulus_set_freeze(stimulus_set=built).manifest["draw_rule"] == "v2"
