@@ -125,7 +125,8 @@ def prototype_gallery(
         ``concept -> (images, heatmaps)``: the prototype images (best first) and
         their heatmaps of shape (m, h, w) in [0, 1], ready for
         :func:`explainers.ice.figures.render_prototype_row`. ``m`` is ``k``, or
-        fewer when the concept is visible on fewer images (:func:`visible_prototypes`).
+        fewer when the concept is visible on fewer images (:func:`visible_prototypes`);
+        a concept visible on none has no entry (the figures skip missing concepts).
     """
     maps = concept_maps if isinstance(concept_maps, torch.Tensor) else np.asarray(concept_maps)
     if maps.ndim != 4 or maps.shape[0] != len(images):
@@ -143,12 +144,11 @@ def prototype_gallery(
     indices = visible_prototypes(scores, blank_maps(maps, shift_negative=shift_negative), k=k)
     gallery = {}
     for concept, rows in enumerate(indices):
-        heatmaps = (
-            concept_heatmaps(maps[rows.tolist(), :, :, concept], shift_negative=shift_negative)
-            if rows.size
-            else np.zeros((0, *maps.shape[1:3]), dtype=np.float32)
-        )
-        gallery[concept] = ([images[int(i)] for i in rows], heatmaps)
+        if rows.size:  # a concept visible on no image has nothing to show: it is left out
+            heatmaps = concept_heatmaps(
+                maps[rows.tolist(), :, :, concept], shift_negative=shift_negative
+            )
+            gallery[concept] = ([images[int(i)] for i in rows], heatmaps)
     return gallery
 
 

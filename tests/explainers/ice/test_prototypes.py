@@ -91,6 +91,9 @@ def test_a_kmeans_cluster_covering_one_image_gives_one_prototype_with_the_cluste
     assert [int(image[0, 0, 0]) for image in chosen] == [0]  # not the three blank images
     np.testing.assert_array_equal(heatmaps, np.ones((1, 2, 2)))  # the whole image is the concept
     assert [int(image[0, 0, 0]) for image in gallery[1][0]] == [1, 2, 3]
+    maps[0, :, :, 0] = 0.0  # now concept 0 shows nowhere: it has no row at all
+    gallery = prototype_gallery(images, maps, maps.mean(axis=(1, 2)), shift_negative=False, k=3)
+    assert sorted(gallery) == [1]
 
 
 def test_visible_prototypes_reject_a_mask_of_the_wrong_shape():
