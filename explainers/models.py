@@ -125,6 +125,15 @@ class Scenario(models.Model):
     input_size = models.PositiveIntegerField(
         help_text="Images are resized to input_size × input_size."
     )
+    # ICE computes logits as head(E(I)); this records that the head found after the layer
+    # reproduced the classifier's own logits on real images, so the check runs once.
+    head_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    head_max_difference = models.FloatField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Largest |head(E(I)) − F(I)| over the logits of the check images.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -259,6 +268,17 @@ class StimulusSetQuerySet(FrozenGuardQuerySet):
     pass
 
 
+class DrawRule(models.TextChoices):
+    """How a stimulus set's trials were drawn (:mod:`explainers.ice.stimuli` explains each rule).
+
+    A set keeps the rule it was built with, so it can be rebuilt exactly; sets built
+    before the rule was recorded are "v1".
+    """
+
+    V1 = "v1", "v1: target draws keyed by (seed, position), shared by every reducer"
+    V2 = "v2", "v2: target draws keyed by (seed, reducer, position); blank maps never shown"
+
+
 class StimulusSet(models.Model):
     """The trials one group of a study sees: one scenario, one reducer, drawn from one seed."""
 
@@ -279,6 +299,13 @@ class StimulusSet(models.Model):
     )
     classes = models.JSONField(
         default=list, blank=True, help_text="The drawn classes, in trial order."
+    )
+    draw_rule = models.CharField(
+        max_length=10,
+        choices=DrawRule.choices,
+        default=DrawRule.V2,
+        editable=False,
+        help_text="The sampling rule that drew the trials; a rebuild uses the same rule.",
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     error = models.TextField(blank=True)
@@ -307,6 +334,9 @@ class StimulusSet(models.Model):
             models.CheckConstraint(
                 condition=Q(n_training__lt=models.F("n_classes")),
                 name="stimulus_set_has_test_trials",
+            ),
+            models.CheckConstraint(
+                condition=Q(draw_rule__in=DrawRule.values), name="stimulus_set_known_draw_rule"
             ),
         ]
 

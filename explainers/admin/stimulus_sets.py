@@ -69,6 +69,7 @@ class StimulusSetAdmin(admin.ModelAdmin):
         "scenario",
         "reducer",
         *_BUILD_FIELDS,
+        "draw_rule",
         "status",
         "error",
         "classes",
@@ -78,7 +79,7 @@ class StimulusSetAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj: StimulusSet | None = None):
         if obj is None:
-            return ["status", "error", "classes", "frozen_at", "built_at"]
+            return ["draw_rule", "status", "error", "classes", "frozen_at", "built_at"]
         return (
             self.fields
         )  # a set is defined by its seed and settings: rebuild another rather than edit

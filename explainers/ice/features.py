@@ -243,8 +243,8 @@ class FeatureExtractor:
     @torch.no_grad()
     def verify_head(
         self, images: torch.Tensor, activations: torch.Tensor | None = None, rtol: float = 1e-3
-    ) -> None:
-        """Check that ``head(self(images))`` reproduces the model's logits.
+    ) -> float:
+        """Check that ``head(self(images))`` reproduces the model's logits; return the largest difference.
 
         Catches models whose ``forward`` does something the registered modules do
         not show (a functional ReLU before the pool, a skip connection around the
@@ -268,6 +268,7 @@ class FeatureExtractor:
                 f"(max difference {error:.3g}); the layer is not a clean cut of the network. "
                 "Pick a top-level stage such as 'layer4' (ResNet) or 'Mixed_7c' (Inception-V3)."
             )
+        return error
 
     def _run(self, images: torch.Tensor) -> torch.Tensor:
         try:

@@ -5,6 +5,20 @@ prototypes): the heatmap of concept k on an image is its h×w score map
 S[:, :, k], min-max normalised per image to [0, 1] and upsampled bilinearly to
 the image size; pixels above 0.5 are the concept and the rest of the image is
 dimmed.
+
+A map with no contrast cannot be min-max normalised. DESIGN.md's rule: a constant
+positive map is the concept everywhere (heatmap of ones: a k-means cluster that
+covers the whole image), an all-zero map is the concept nowhere (heatmap of zeros),
+and an image whose map is blank is never a prototype or a target (see
+:func:`blank_maps`; :mod:`explainers.ice.prototypes` and :mod:`explainers.ice.stimuli`
+apply it).
+
+PCA scores are signed, and DESIGN.md shifts a PCA map by its minimum first: the
+image's weakest location becomes the zero point. After that shift any PCA map
+without contrast is all zero, whatever its level, so a constant PCA map highlights
+nothing and is blank. (Its level says how much of the component the whole image
+has relative to the class mean, not where the concept is; there is no region to
+show a participant.)
 """
 
 from __future__ import annotations
@@ -30,6 +44,7 @@ def concept_heatmap(
     *,
     shift_negative: bool,
     size: tuple[int, int] | None = None,
+    flat_as_blank: bool = False,
 ) -> np.ndarray:
     """Normalised heatmap of one concept on one image.
 
@@ -40,26 +55,35 @@ def concept_heatmap(
     shift_negative : bool
         Whether the scores may be negative (PCA). If True the map is first shifted
         by its minimum, as DESIGN.md states for PCA. Min-max normalisation
-        subtracts the minimum anyway, so the shift does not change the result;
-        what the flag changes is validation: with ``shift_negative=False`` (NMF,
-        k-means, whose scores are >= 0) a negative value is an error, because it
-        means PCA scores were passed without saying so.
+        subtracts the minimum anyway, so for a map with contrast the shift does not
+        change the result; it decides what a map without contrast shows (nothing,
+        with the shift). With ``shift_negative=False`` (NMF, k-means, whose scores
+        are >= 0) a negative value is an error, because it means PCA scores were
+        passed without saying so.
     size : (H, W), optional
         Upsample the normalised map bilinearly (``align_corners=False``) to this
         size, usually the image size. Interpolation keeps values in [0, 1]; the
         result is not re-normalised, so a one-cell peak stays a smooth bump.
+    flat_as_blank : bool, default False
+        Give every map without contrast all zeros, as ICE Lab did before draw rule
+        "v2". Only for regenerating stimulus sets built under draw rule "v1"; it is
+        not the method (a k-means map covering the image would highlight nothing).
 
     Returns
     -------
     heatmap : float32 array of shape (h, w), or (H, W) when ``size`` is given
-        Values in [0, 1]; a constant map (no contrast) gives all zeros.
+        Values in [0, 1]. A map without contrast gives all ones when it is positive
+        (``shift_negative=False``) and all zeros when it is zero or a PCA map
+        (``shift_negative=True``): see the module docstring.
     """
     maps = _as_float_tensor(score_map, name="score_map")
     if maps.ndim != 2:
         raise ValueError(
             f"score_map has shape {tuple(maps.shape)}; expected one map of shape (h, w)."
         )
-    return _heatmaps(maps[None], shift_negative=shift_negative, size=size)[0]
+    return _heatmaps(
+        maps[None], shift_negative=shift_negative, size=size, flat_as_blank=flat_as_blank
+    )[0]
 
 
 def concept_heatmaps(
@@ -73,6 +97,40 @@ def concept_heatmaps(
     if maps.ndim != 3:
         raise ValueError(f"score_maps has shape {tuple(maps.shape)}; expected (n, h, w).")
     return _heatmaps(maps, shift_negative=shift_negative, size=size)
+
+
+def has_contrast(score_maps: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Whether each map varies at all: maps (..., h, w) -> bool (...).
+
+    A span of a few float32 epsilons relative to the map's magnitude is rounding
+    noise, not contrast.
+    """
+    maps = _as_float_tensor(score_maps, name="score_maps")
+    if maps.ndim < 2:
+        raise ValueError(f"score_maps has shape {tuple(maps.shape)}; expected (..., h, w).")
+    low, high = maps.amin(dim=(-2, -1)), maps.amax(dim=(-2, -1))
+    return (~_flat(low, high)).cpu().numpy()
+
+
+def blank_maps(concept_maps: np.ndarray | torch.Tensor, *, shift_negative: bool) -> np.ndarray:
+    """Which concept maps highlight nothing: maps (n, h, w, n_components) -> bool (n, n_components).
+
+    True exactly where :func:`concept_heatmap` of ``concept_maps[i, :, :, k]`` is all
+    zeros: an all-zero map, or (``shift_negative=True``, PCA) any map without
+    contrast. Such an image is never a prototype or a target of concept k.
+    """
+    maps = _as_float_tensor(concept_maps, name="concept_maps")
+    if maps.ndim != 4:
+        raise ValueError(
+            f"concept_maps has shape {tuple(maps.shape)}; expected (n, h, w, n_components)."
+        )
+    low, high = maps.amin(dim=(1, 2)), maps.amax(dim=(1, 2))
+    if not shift_negative:
+        _check_non_negative(low)
+    blank = _flat(low, high) & (
+        torch.ones_like(high, dtype=torch.bool) if shift_negative else high <= 0
+    )
+    return blank.cpu().numpy()
 
 
 def resize_heatmap(heatmap: np.ndarray | torch.Tensor, size: tuple[int, int]) -> np.ndarray:
@@ -196,27 +254,40 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
 
 
 def _heatmaps(
-    maps: torch.Tensor, *, shift_negative: bool, size: tuple[int, int] | None
+    maps: torch.Tensor,
+    *,
+    shift_negative: bool,
+    size: tuple[int, int] | None,
+    flat_as_blank: bool = False,
 ) -> np.ndarray:
     low = maps.amin(dim=(-2, -1), keepdim=True)
-    if shift_negative:
-        maps = maps - low  # DESIGN.md: for PCA shift by the minimum first.
-        low = torch.zeros_like(low)
-    elif bool((low < 0).any()):
+    high = maps.amax(dim=(-2, -1), keepdim=True)
+    if not shift_negative:
+        _check_non_negative(low)
+    # Contrast is judged on the map as given: after the PCA shift every span would look
+    # large relative to the shifted maximum, and rounding noise would become a concept.
+    flat = _flat(low, high)
+    # DESIGN.md: for PCA shift by the minimum first, so a flat PCA map is all zero; a flat
+    # non-negative map is the concept everywhere when positive, nowhere when zero.
+    level = torch.zeros_like(high) if shift_negative or flat_as_blank else (high > 0).float()
+    span = torch.where(flat, 1.0, high - low)
+    normalised = torch.where(flat, level.expand_as(maps), (maps - low) / span)
+    if size is not None:
+        normalised = _resize(normalised, _check_size(size))
+    return normalised.cpu().numpy().astype(np.float32, copy=False)
+
+
+def _flat(low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """Maps whose span (``high - low``, per map) is rounding noise relative to their magnitude."""
+    return (high - low) <= _FLAT_RELATIVE_SPAN * torch.maximum(low.abs(), high.abs())
+
+
+def _check_non_negative(low: torch.Tensor) -> None:
+    if bool((low < 0).any()):
         raise ValueError(
             f"score map has negative values (min {float(low.min()):.4g}); scores from PCA can be negative: "
             "pass shift_negative=True for them."
         )
-    high = maps.amax(dim=(-2, -1), keepdim=True)
-    span = high - low
-    scale = torch.maximum(low.abs(), high.abs())
-    flat = span <= _FLAT_RELATIVE_SPAN * scale
-    normalised = torch.where(
-        flat, torch.zeros_like(maps), (maps - low) / torch.where(flat, 1.0, span)
-    )
-    if size is not None:
-        normalised = _resize(normalised, _check_size(size))
-    return normalised.cpu().numpy().astype(np.float32, copy=False)
 
 
 def _resize(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -3,7 +3,10 @@
 Following the paper (section "Concept prototypes", after Kim, Khanna and Koyejo
 2016), the prototypes of concept k are the images of the class with the highest
 concept score s_k (the GAP of the concept's score map); they are shown with the
-concept highlighted (see :mod:`explainers.ice.heatmaps`).
+concept highlighted (see :mod:`explainers.ice.heatmaps`). An image on which the
+concept's map is blank (its heatmap highlights nothing) is never a prototype of
+that concept, however high its score: :func:`visible_prototypes` applies the rule
+and is what the app and the stimuli use; :func:`top_prototypes` is the plain ranking.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .heatmaps import concept_heatmaps
+from .heatmaps import blank_maps, concept_heatmaps
 
 DEFAULT_N_PROTOTYPES = 5
 
@@ -52,6 +55,45 @@ def top_prototypes(
     return np.ascontiguousarray(order[:k].T).astype(np.int64)
 
 
+def visible_prototypes(
+    concept_scores: np.ndarray | torch.Tensor,
+    blank: np.ndarray,
+    k: int = DEFAULT_N_PROTOTYPES,
+) -> list[np.ndarray]:
+    """Per concept, the (up to) ``k`` highest-scoring images on which the concept is visible.
+
+    Parameters
+    ----------
+    concept_scores : array of shape (n, n_components)
+    blank : bool array of shape (n, n_components)
+        True where the concept's map on the image highlights nothing
+        (:func:`explainers.ice.heatmaps.blank_maps`); those images are skipped.
+    k : int, default 5
+        Prototypes per concept, ``k >= 1``.
+
+    Returns
+    -------
+    list of n_components int64 arrays
+        Image indices by descending score (ties: lower index first). A concept
+        visible on fewer than ``k`` images gets fewer, possibly none: a blank
+        image shown as an example would teach participants nothing.
+    """
+    scores = _as_score_matrix(concept_scores)
+    mask = np.asarray(blank)
+    if mask.shape != scores.shape or mask.dtype != np.bool_:
+        raise ValueError(
+            f"blank has shape {mask.shape} and dtype {mask.dtype}; expected a bool array of the "
+            f"scores' shape {scores.shape} (from blank_maps)."
+        )
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ValueError(f"k={k!r}; pass a positive number of prototypes.")
+    order = np.argsort(-scores, axis=0, kind="stable")
+    return [
+        order[~mask[order[:, concept], concept], concept][:k].astype(np.int64)
+        for concept in range(scores.shape[1])
+    ]
+
+
 def prototype_gallery(
     images: Sequence[Any] | np.ndarray | torch.Tensor,
     concept_maps: np.ndarray | torch.Tensor,
@@ -80,9 +122,11 @@ def prototype_gallery(
     Returns
     -------
     gallery : dict
-        ``concept -> (images, heatmaps)``: the ``k`` prototype images (best first)
-        and their heatmaps of shape (k, h, w) in [0, 1], ready for
-        :func:`explainers.ice.figures.render_prototype_row`.
+        ``concept -> (images, heatmaps)``: the prototype images (best first) and
+        their heatmaps of shape (m, h, w) in [0, 1], ready for
+        :func:`explainers.ice.figures.render_prototype_row`. ``m`` is ``k``, or
+        fewer when the concept is visible on fewer images (:func:`visible_prototypes`);
+        a concept visible on none has no entry (the figures skip missing concepts).
     """
     maps = concept_maps if isinstance(concept_maps, torch.Tensor) else np.asarray(concept_maps)
     if maps.ndim != 4 or maps.shape[0] != len(images):
@@ -90,18 +134,21 @@ def prototype_gallery(
             f"concept_maps has shape {tuple(maps.shape)}; expected (n, h, w, n_components) "
             f"with n={len(images)} (one map per image)."
         )
-    indices = top_prototypes(concept_scores, k=k)
-    if indices.shape[0] != maps.shape[-1]:
+    scores = _as_score_matrix(concept_scores)
+    top_prototypes(scores, k=k)  # validates k against the number of images
+    if scores.shape != (maps.shape[0], maps.shape[-1]):
         raise ValueError(
-            f"concept_scores has {indices.shape[0]} components but concept_maps has {maps.shape[-1]}; "
-            "pass scores and maps from the same explainer."
+            f"concept_scores has shape {scores.shape} but concept_maps has {maps.shape[-1]} components "
+            f"for {maps.shape[0]} images; pass scores and maps from the same explainer."
         )
+    indices = visible_prototypes(scores, blank_maps(maps, shift_negative=shift_negative), k=k)
     gallery = {}
     for concept, rows in enumerate(indices):
-        heatmaps = concept_heatmaps(
-            maps[rows.tolist(), :, :, concept], shift_negative=shift_negative
-        )
-        gallery[concept] = ([images[int(i)] for i in rows], heatmaps)
+        if rows.size:  # a concept visible on no image has nothing to show: it is left out
+            heatmaps = concept_heatmaps(
+                maps[rows.tolist(), :, :, concept], shift_negative=shift_negative
+            )
+            gallery[concept] = ([images[int(i)] for i in rows], heatmaps)
     return gallery
 
 

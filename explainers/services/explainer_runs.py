@@ -234,11 +234,16 @@ def _concepts(
     run: ExplainerRun, explainer: Any, train: ClassFeatures, class_index: int
 ) -> list[Concept]:
     """Concept rows: vector, weights, and the top training images highlighted for each concept."""
-    scores = explainer.concept_scores_from_features(float_tensor_view(train.features)).cpu().numpy()
-    from explainers.ice.prototypes import top_prototypes
+    from explainers.ice.heatmaps import blank_maps
+    from explainers.ice.prototypes import visible_prototypes
 
-    best = top_prototypes(scores, k=min(N_PROTOTYPES, scores.shape[0]))
-    needed = sorted(set(best.ravel().tolist()))
+    shift = run.reducer == Reducer.PCA
+    all_maps = explainer.concept_maps_from_features(float_tensor_view(train.features))
+    scores = all_maps.mean(dim=(1, 2)).cpu().numpy()
+    # An image on which the concept's map is blank is never its prototype (DESIGN.md).
+    blank = blank_maps(all_maps, shift_negative=shift)
+    best = visible_prototypes(scores, blank, k=min(N_PROTOTYPES, scores.shape[0]))
+    needed = sorted({int(i) for row in best for i in row})
     maps = (
         explainer.concept_maps_from_features(float_tensor_view(train.features[needed]))
         .cpu()
@@ -255,7 +260,6 @@ def _concepts(
         }
         for i in needed
     }
-    shift = run.reducer == Reducer.PCA
     concepts = []
     for k in range(explainer.components_.shape[0]):
         prototypes = []

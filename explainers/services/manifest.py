@@ -2,7 +2,7 @@
 
 ``manifest_export`` writes::
 
-    {"stimulus_sets": [{"id", "scenario", "reducer", "seed", "classes": [...], "trials": [
+    {"stimulus_sets": [{"id", "scenario", "reducer", "seed", "draw_rule", "classes": [...], "trials": [
         {"phase", "class", "image": {"path", "sha256", "source": {"path", "sha256"}},
          "target", "target_percentile", "concept_weights": [...],
          "candidates": [{"concept", "weight", "prototypes": [{"path", "sha256", "source"}, ...]}, ...]},
@@ -83,6 +83,9 @@ def stimulus_set_manifest(
         "classifier": _classifier(scenario.classifier),
         "reducer": stimulus_set.reducer,
         "seed": stimulus_set.seed,
+        # Which sampling rule drew the trials (explainers.ice.stimuli); sets built before
+        # it was recorded are "v1".
+        "draw_rule": stimulus_set.draw_rule,
         "explainer_seed": stimulus_set.explainer_seed,
         "n_components": stimulus_set.n_components,
         "n_classes": stimulus_set.n_classes,

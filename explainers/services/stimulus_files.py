@@ -32,18 +32,38 @@ def display_image(path: str | Path, geometry: Geometry) -> Image.Image:
 
 
 def render_highlight(
-    path: str | Path, concept_map: np.ndarray, *, geometry: Geometry, shift_negative: bool
+    path: str | Path,
+    concept_map: np.ndarray,
+    *,
+    geometry: Geometry,
+    shift_negative: bool,
+    flat_as_blank: bool = False,
 ) -> Image.Image:
     """The image at ``path`` with the concept (its map (h, w)) highlighted and the rest dimmed."""
-    return highlight_map(display_image(path, geometry), concept_map, shift_negative=shift_negative)
+    return highlight_map(
+        display_image(path, geometry),
+        concept_map,
+        shift_negative=shift_negative,
+        flat_as_blank=flat_as_blank,
+    )
 
 
 def highlight_map(
-    image: Image.Image, concept_map: np.ndarray, *, shift_negative: bool
+    image: Image.Image,
+    concept_map: np.ndarray,
+    *,
+    shift_negative: bool,
+    flat_as_blank: bool = False,
 ) -> Image.Image:
-    """``image`` (as shown) with the concept whose score map (h, w) is given highlighted."""
+    """``image`` (as shown) with the concept whose score map (h, w) is given highlighted.
+
+    ``flat_as_blank`` only for sets of draw rule v1 (see ``concept_heatmap``).
+    """
     heatmap = concept_heatmap(
-        concept_map, shift_negative=shift_negative, size=(image.height, image.width)
+        concept_map,
+        shift_negative=shift_negative,
+        size=(image.height, image.width),
+        flat_as_blank=flat_as_blank,
     )
     return highlight_concept(image, heatmap)
 

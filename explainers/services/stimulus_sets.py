@@ -20,7 +20,7 @@ from explainers.ice.images import file_sha256
 from explainers.ice.progress import Progress, report, scaled
 from icelab.errors import error_message
 
-from ..models import ExplainerRun, Reducer, Scenario, StimulusSet, Trial
+from ..models import DrawRule, ExplainerRun, Reducer, Scenario, StimulusSet, Trial
 from ..selectors import dataset_image_paths, dataset_relpath
 from .explainer_runs import check_reducer, explainer_runs_fit, run_concept_maps
 from .scenarios import scenario_class_features, scenario_feature_bank, scenario_geometry
@@ -36,15 +36,25 @@ def stimulus_set_build(
     n_training: int = stimuli.N_TRAINING,
     n_components: int = 10,
     explainer_seed: int = 0,
+    draw_rule: str | None = None,
     device: str = "auto",
     progress: Progress | None = None,
 ) -> StimulusSet:
     """Build (or return) the stimulus set of ``scenario`` and ``reducer`` drawn from ``seed``.
 
+    ``draw_rule`` (:class:`~explainers.models.DrawRule`): None builds a new set under the
+    current rule and an existing one under the rule it records; pass "v1" only to
+    rebuild a set that was built under it (e.g. after deleting a draft to regenerate it).
+
     Raises ValidationError when the dataset has fewer than ``n_classes`` classes or a
-    drawn class has too few test images for the top-10% rule (messages give the counts).
+    drawn class has too few test images for the top-10% rule (messages give the counts),
+    or when ``draw_rule`` differs from the rule of the existing set with these settings.
     """
     reducer = check_reducer(reducer)
+    if draw_rule is not None and draw_rule not in DrawRule.values:
+        raise ValidationError(
+            f"draw_rule={draw_rule!r}; choose one of {', '.join(DrawRule.values)}."
+        )
     key = {
         "scenario": scenario,
         "reducer": reducer,
@@ -54,7 +64,12 @@ def stimulus_set_build(
         "n_components": n_components,
         "explainer_seed": explainer_seed,
     }
-    stimulus_set = _set_get_or_create(key)
+    stimulus_set = _set_get_or_create(key, draw_rule or stimuli.CURRENT_DRAW_RULE)
+    if draw_rule is not None and stimulus_set.draw_rule != draw_rule:
+        raise ValidationError(
+            f"stimulus set {stimulus_set.pk} has these settings and was drawn under rule "
+            f"{stimulus_set.draw_rule!r}, not {draw_rule!r}; use another seed for a new set."
+        )
     if stimulus_set.is_frozen or stimulus_set.status == StimulusSet.Status.READY:
         return stimulus_set
     StimulusSet.objects.filter(pk=stimulus_set.pk).update(
@@ -110,10 +125,10 @@ def check_stimulus_classes(
         )
 
 
-def _set_get_or_create(key: dict) -> StimulusSet:
+def _set_get_or_create(key: dict, draw_rule: str) -> StimulusSet:
     try:
         with transaction.atomic():
-            return StimulusSet.objects.get_or_create(**key)[0]
+            return StimulusSet.objects.get_or_create(**key, defaults={"draw_rule": draw_rule})[0]
     except IntegrityError:
         return StimulusSet.objects.get(**key)
 
@@ -160,13 +175,14 @@ def _build(stimulus_set: StimulusSet, device: str, progress: Progress | None) ->
             test_maps=run_concept_maps(run, np.asarray(test.features), device=device),
             train_maps=run_concept_maps(run, np.asarray(train.features), device=device),
         )
-        evidence[run.class_name] = stimuli.ClassEvidence(
-            class_weights=np.asarray([c.weight for c in run.concepts.order_by("index")]),
-            test_scores=data[run.class_name].test_maps.mean(axis=(1, 2)),
-            train_scores=data[run.class_name].train_maps.mean(axis=(1, 2)),
-        )
+        evidence[run.class_name] = _evidence(run, data[run.class_name], stimulus_set.reducer)
     plans = stimuli.plan_trials(
-        classes, evidence, seed=stimulus_set.seed, n_training=stimulus_set.n_training
+        classes,
+        evidence,
+        seed=stimulus_set.seed,
+        reducer=stimulus_set.reducer,
+        draw_rule=stimulus_set.draw_rule,
+        n_training=stimulus_set.n_training,
     )
     report(progress, 0.9, "rendering the target images")
     trials = [_trial(stimulus_set, plan, data[plan.class_name]) for plan in plans]
@@ -182,14 +198,33 @@ def _build(stimulus_set: StimulusSet, device: str, progress: Progress | None) ->
     report(progress, 1.0, f"stimulus set {stimulus_set.pk} ready: {len(trials)} trials")
 
 
+def _evidence(run: ExplainerRun, data: _ClassData, reducer: str) -> stimuli.ClassEvidence:
+    from explainers.ice.heatmaps import blank_maps
+
+    shift = reducer == Reducer.PCA
+    return stimuli.ClassEvidence(
+        class_weights=np.asarray([c.weight for c in run.concepts.order_by("index")]),
+        test_scores=data.test_maps.mean(axis=(1, 2)),
+        train_scores=data.train_maps.mean(axis=(1, 2)),
+        test_blank=blank_maps(data.test_maps, shift_negative=shift),
+        train_blank=blank_maps(data.train_maps, shift_negative=shift),
+    )
+
+
 def _trial(stimulus_set: StimulusSet, plan: stimuli.TrialPlan, data: _ClassData) -> Trial:
+    from explainers.ice.heatmaps import has_contrast
+
     dataset = stimulus_set.scenario.dataset
     shift = stimulus_set.reducer == Reducer.PCA
+    # Rule v1 showed every map without contrast dimmed; its sets are rebuilt as they were.
+    legacy = stimulus_set.draw_rule == DrawRule.V1
     source = data.test_paths[plan.target_image]
     target_map = data.test_maps[plan.target_image, :, :, plan.target_concept]
     geometry = scenario_geometry(scenario=stimulus_set.scenario)
     target_file, target_sha = store_png(
-        render_highlight(source, target_map, geometry=geometry, shift_negative=shift)
+        render_highlight(
+            source, target_map, geometry=geometry, shift_negative=shift, flat_as_blank=legacy
+        )
     )
     stored = {c.index: {p["image"]: p for p in c.prototypes} for c in data.run.concepts.all()}
     candidates = []
@@ -197,18 +232,21 @@ def _trial(stimulus_set: StimulusSet, plan: stimuli.TrialPlan, data: _ClassData)
         prototypes = []
         for image in candidate.prototypes:
             path = data.train_paths[image]
+            concept_map = data.train_maps[image, :, :, candidate.concept]
             entry = stored.get(candidate.concept, {}).get(
                 dataset_relpath(dataset=dataset, path=path)
             )
-            if (
-                entry is None
-            ):  # recomputed scores ordered a near-tie differently from the fit: render it now
+            if legacy and not has_contrast(concept_map):
+                entry = None  # the fit rendered it under the current rule
+            if entry is None:
+                # Recomputed scores ordered a near-tie differently from the fit (or see above).
                 name, digest = store_png(
                     render_highlight(
                         path,
-                        data.train_maps[image, :, :, candidate.concept],
+                        concept_map,
                         geometry=geometry,
                         shift_negative=shift,
+                        flat_as_blank=legacy,
                     )
                 )
                 entry = {

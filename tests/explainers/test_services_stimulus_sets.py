@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from PIL import Image
 
-from explainers.models import ExplainerRun, FrozenStimulusSetError, StimulusSet
+from explainers.models import DrawRule, ExplainerRun, FrozenStimulusSetError, StimulusSet
 from explainers.services import (
     dataset_create_imagefolder,
     scenario_create,
@@ -222,3 +222,76 @@ def test_a_failed_build_is_recorded_and_can_be_run_again(scenario, monkeypatch):
         and rebuilt.status == StimulusSet.Status.READY
         and rebuilt.trials.count() == 4
     )
+
+
+def _shows_its_concept(name: str, source_relpath: str, scenario) -> bool:
+    """Some visible pixel of the stored stimulus is the image itself, not dimmed."""
+    from pathlib import Path
+
+    from explainers.services.scenarios import scenario_geometry
+    from explainers.services.stimulus_files import display_image
+
+    source = np.asarray(
+        display_image(
+            Path(scenario.dataset.path) / source_relpath, scenario_geometry(scenario=scenario)
+        ),
+        dtype=np.int16,
+    )
+    with default_storage.open(name, "rb") as handle:
+        shown = np.asarray(Image.open(io.BytesIO(handle.read())).convert("RGB"), dtype=np.int16)
+    kept = (shown == source).all(axis=2) & (source.max(axis=2) > 10)  # dimming changes these
+    return bool(kept.any())
+
+
+def test_no_kmeans_target_or_prototype_is_shown_blank(scenario):
+    # A k-means map is one-hot: where one cluster covers the whole image the map is
+    # constant, and it must highlight the whole image, not dim it.
+    stimulus_set = stimulus_set_build(
+        scenario=scenario, reducer="kmeans", seed=3, device="cpu", **SMALL
+    )
+    for trial in stimulus_set.trials.all():
+        assert _shows_its_concept(trial.target_file, trial.target_image, scenario)
+        for candidate in trial.candidates:
+            for prototype in candidate["prototypes"]:
+                assert _shows_its_concept(prototype["file"], prototype["image"], scenario)
+    for concept in ExplainerRun.objects.get(
+        class_name=stimulus_set.classes[0], reducer="kmeans"
+    ).concepts.all():
+        for prototype in concept.prototypes:
+            assert _shows_its_concept(prototype["file"], prototype["image"], scenario)
+
+
+def test_a_new_set_is_drawn_per_reducer_and_records_its_rule(scenario):
+    from explainers.ice import stimuli
+
+    assert set(DrawRule.values) == set(stimuli.DRAW_RULES)  # the model names the core's rules
+    built = stimulus_set_build(scenario=scenario, reducer="pca", seed=5, device="cpu", **SMALL)
+    assert built.draw_rule == "v2" == stimuli.CURRENT_DRAW_RULE
+    assert stimulus_set_freeze(stimulus_set=built).manifest["draw_rule"] == "v2"
+    # The targets follow the reducer's own stream: replay it on the stored evidence.
+    for trial in built.trials.order_by("position"):
+        concepts = sorted(trial.run.concepts.all(), key=lambda c: c.index)
+        rng = stimuli.target_stream(5, reducer="pca", position=trial.position)
+        eligible = [c["concept"] for c in trial.candidates]  # PCA maps are never flat here
+        assert trial.target_concept == eligible[rng.integers(len(eligible))]
+        assert len(concepts) == 10
+
+
+def test_an_existing_set_is_rebuilt_under_the_rule_it_records(scenario):
+    from explainers.ice import stimuli
+
+    old = StimulusSet.objects.create(
+        scenario=scenario, reducer="nmf", seed=6, draw_rule="v1", **SMALL
+    )
+    rebuilt = stimulus_set_build(scenario=scenario, reducer="nmf", seed=6, device="cpu", **SMALL)
+    assert rebuilt.pk == old.pk and rebuilt.draw_rule == "v1"
+    for trial in rebuilt.trials.order_by("position"):
+        rng = stimuli.random_stream(6, 1, trial.position)  # v1: (seed, position) only
+        candidates = [c["concept"] for c in trial.candidates]
+        assert trial.target_concept == candidates[rng.integers(len(candidates))]
+    with pytest.raises(ValidationError, match="drawn under rule 'v1', not 'v2'"):
+        stimulus_set_build(
+            scenario=scenario, reducer="nmf", seed=6, device="cpu", draw_rule="v2", **SMALL
+        )
+    with pytest.raises(ValidationError, match="draw_rule='v9'"):
+        stimulus_set_build(scenario=scenario, reducer="nmf", seed=6, draw_rule="v9", **SMALL)

@@ -29,6 +29,12 @@ class Command(BaseCommand):
         parser.add_argument("--n-training", type=int, default=5)
         parser.add_argument("--n-components", type=int, default=10)
         parser.add_argument("--explainer-seed", type=int, default=0)
+        parser.add_argument(
+            "--draw-rule",
+            choices=["v1", "v2"],
+            help="Sampling rule: default the current one (v2) for a new set, the recorded one for "
+            "an existing set; v1 only to rebuild a set built before v2.",
+        )
         parser.add_argument("--device", default="auto")
         parser.add_argument("--freeze", action="store_true", help="Freeze the sets once built.")
         parser.add_argument("--json", action="store_true", help="Print one JSON object on stdout.")
@@ -47,6 +53,7 @@ class Command(BaseCommand):
                         n_training=options["n_training"],
                         n_components=options["n_components"],
                         explainer_seed=options["explainer_seed"],
+                        draw_rule=options["draw_rule"],
                         device=options["device"],
                         progress=progress,
                     )
@@ -58,6 +65,7 @@ class Command(BaseCommand):
                         "reducer": reducer,
                         "trials": stimulus_set.trials.count(),
                         "classes": stimulus_set.classes,
+                        "draw_rule": stimulus_set.draw_rule,
                         "frozen": stimulus_set.is_frozen,
                     }
                 )

@@ -101,6 +101,33 @@ def test_local_explanation_sums_to_the_models_logits(case, reducer):
     assert not explanation.is_estimate and not explainer.weights_are_estimates_
 
 
+@pytest.mark.parametrize("reducer", REDUCERS)
+@torch.no_grad()
+def test_the_residual_is_the_models_logit_minus_the_approximate_logit(case, reducer):
+    # The parts of a local explanation sum to the logit by construction, whatever the
+    # concept scores; the residual is what pins them down. Independent references: F from
+    # the model's own forward pass, F̂ from the model's own dense layer applied to the GAP of
+    # the reconstruction S·P (+ mean) assembled here in numpy.
+    n_fit, model = case["n_fit"], case["model"]
+    explainer = ConceptExplainer(model, case["layer"], reducer, 3, random_state=0, device="cpu")
+    explainer.fit_features(case["features"][:n_fit], 1)
+    activations = case["features"][n_fit]  # (h, w, c) of an image not used for the fit
+    positions = activations.reshape(-1, activations.shape[-1]).numpy()
+    S = np.asarray(explainer.reducer_.transform(positions), dtype=np.float64)
+    mean = np.asarray(getattr(explainer.reducer_, "mean_", 0.0), dtype=np.float64)
+    reconstruction = S @ explainer.reducer_.components_.astype(np.float64) + mean
+    W = model.fc.weight.detach().numpy().T.astype(np.float64)
+    F_hat = reconstruction.mean(axis=0) @ W + model.fc.bias.detach().numpy()
+    F = case["logits"][n_fit].astype(np.float64)
+    mean_term = np.broadcast_to(mean, (W.shape[0],)) @ W  # zero for NMF and k-means
+
+    explanation = explainer.explain_features(activations)
+    scale = max(1.0, float(np.abs(F).max()))
+    np.testing.assert_allclose(explanation.residual, F - F_hat + mean_term, atol=1e-3 * scale)
+    np.testing.assert_allclose(explanation.mean_term, mean_term, atol=1e-4 * scale)
+    np.testing.assert_allclose(explanation.concept_scores, S.mean(axis=0), rtol=1e-5, atol=1e-6)
+
+
 @torch.no_grad()
 def test_fit_and_explain_from_images_end_to_end(case):
     n_fit, images = case["n_fit"], case["images"]

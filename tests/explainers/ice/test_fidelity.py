@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from explainers.ice.explainer import ConceptExplainer
-from explainers.ice.features import FeatureExtractor
+from explainers.ice.features import FeatureExtractor, LinearHead
 from explainers.ice.fidelity import (
     FidelitySweep,
     fidelity_scores,
@@ -114,6 +114,34 @@ def test_top_k_of_two_among_three_classes():
     )  # predictions 0 and 1, as F; over all classes image 0 would get 2
     assert scores["accuracy"] == pytest.approx(1.0)
     assert scores["fid_r"] == pytest.approx((1 / 3 + 6 / 3) / 2)
+
+
+def test_the_sweep_restricts_the_prediction_to_the_models_top_5_of_7_classes():
+    # logit_j = GAP(A)_j (identity dense layer). k-means with one concept reconstructs every
+    # input as the class's centroid, so F̂_j is the constant centroid_j[j]: 6, 5, 4, 3, 2, 1
+    # for classes 0..5 and 50 for class 6. Over all 7 classes the approximate model always
+    # predicts 6; over the top 5 of F it never can, since channel 6 is among the two weakest
+    # of every test image.
+    n_classes, shape = 7, (2, 2, 2, 7)
+    head = LinearHead(torch.eye(n_classes), torch.zeros(n_classes))
+    train = {}
+    for g in range(n_classes):
+        train[g] = torch.zeros(shape)
+        train[g][..., g] = 50.0 if g == 6 else 6.0 - g
+    class_0 = torch.tensor([5.0, 2, 2, 2, 2, 2, 0])  # top 5 = {0, 1, 2, 3, 4}: predicts 0
+    class_1 = torch.tensor([0.0, 5, 2, 2, 2, 2, 0])  # top 5 = {1, 2, 3, 4, 5}: predicts 1
+    test = {0: class_0.expand(shape).clone(), 1: class_1.expand(shape).clone()}
+    sweep = fidelity_sweep(
+        head, train, test, reducers=["kmeans"], n_components=[1], top_k=5, device="cpu"
+    )
+    row = sweep.table.iloc[0]
+    assert row["fid_c"] == 1.0 and row["accuracy"] == 1.0  # over all 7 classes: both 0.0
+    # Fid_r by hand: class 0 |5 - 6| / 5, class 1 |5 - 5| / 5.
+    assert row["fid_r"] == pytest.approx((0.2 + 0.0) / 2, abs=1e-6)
+    unrestricted = fidelity_sweep(
+        head, train, test, reducers=["kmeans"], n_components=[1], top_k=7, device="cpu"
+    ).table.iloc[0]
+    assert unrestricted["fid_c"] == 0.0 and unrestricted["accuracy"] == 0.0
 
 
 def test_nan_in_a_needed_entry_is_an_error():

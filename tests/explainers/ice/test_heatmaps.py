@@ -8,9 +8,11 @@ import torch
 from PIL import Image
 
 from explainers.ice.heatmaps import (
+    blank_maps,
     concept_heatmap,
     concept_heatmaps,
     concept_mask,
+    has_contrast,
     highlight_concept,
     resize_heatmap,
 )
@@ -52,10 +54,61 @@ def test_it_refuses_negative_scores_without_the_shift():
 
 
 @pytest.mark.parametrize("value", [0.0, 3.5, -2.0])
-def test_a_constant_map_gives_zeros_not_nan(value):
+def test_a_constant_pca_map_is_shifted_to_zero_and_highlights_nothing(value):
     heatmap = concept_heatmap(np.full((4, 4), value), shift_negative=True, size=(8, 8))
     assert np.isfinite(heatmap).all()
     np.testing.assert_array_equal(heatmap, np.zeros((8, 8)))
+
+
+def test_a_constant_positive_map_highlights_everything():
+    # A k-means map where one cluster covers the whole image: the concept is everywhere.
+    kmeans_map = np.ones((4, 4))
+    heatmap = concept_heatmap(kmeans_map, shift_negative=False, size=(8, 8))
+    np.testing.assert_array_equal(heatmap, np.ones((8, 8)))
+    image = np.full((8, 8, 3), 200, dtype=np.uint8)
+    shown = np.asarray(highlight_concept(image, heatmap))
+    np.testing.assert_array_equal(shown, image)  # nothing dimmed, no contour inside
+
+
+def test_an_all_zero_map_highlights_nothing():
+    heatmap = concept_heatmap(np.zeros((4, 4)), shift_negative=False, size=(8, 8))
+    np.testing.assert_array_equal(heatmap, np.zeros((8, 8)))
+    assert not concept_mask(heatmap).any()
+
+
+def test_rounding_noise_on_a_constant_pca_map_is_not_contrast():
+    noisy = np.full((4, 4), 3.5, dtype=np.float32)
+    noisy[1, 2] = np.nextafter(np.float32(3.5), np.float32(4))
+    np.testing.assert_array_equal(concept_heatmap(noisy, shift_negative=True), np.zeros((4, 4)))
+    assert not has_contrast(noisy)
+
+
+def test_the_flat_as_blank_option_reproduces_the_old_rule():
+    np.testing.assert_array_equal(
+        concept_heatmap(np.ones((3, 3)), shift_negative=False, flat_as_blank=True),
+        np.zeros((3, 3)),
+    )
+
+
+def test_blank_maps_are_exactly_the_maps_whose_heatmap_is_all_zero():
+    rng = np.random.default_rng(5)
+    maps = rng.uniform(0, 2, size=(4, 3, 3, 3))
+    maps[0, :, :, 0] = 0.0  # all zero
+    maps[1, :, :, 1] = 2.5  # constant positive (one cluster everywhere)
+    maps[2, :, :, 2] = 0.0
+    maps[2, 1, 1, 2] = 0.3  # one weak cell: contrast
+    for shift in (False, True):
+        heatmaps = concept_heatmaps(
+            np.moveaxis(maps, 3, 1).reshape(-1, 3, 3), shift_negative=shift
+        ).reshape(4, 3, 3, 3)
+        reference = (heatmaps == 0).all(axis=(2, 3))  # (n, n_components), computed from heatmaps
+        np.testing.assert_array_equal(blank_maps(maps, shift_negative=shift), reference)
+    expected = np.zeros((4, 3), dtype=bool)
+    expected[0, 0] = True
+    np.testing.assert_array_equal(blank_maps(maps, shift_negative=False), expected)
+    expected[1, 1] = True  # PCA: shifted by its minimum, a constant map is all zero
+    np.testing.assert_array_equal(blank_maps(maps, shift_negative=True), expected)
+    np.testing.assert_array_equal(has_contrast(np.moveaxis(maps, 3, 1)), ~expected)
 
 
 def test_upsampling_gives_the_requested_size_and_stays_in_unit_range():

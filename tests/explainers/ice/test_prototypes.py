@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from explainers.ice.prototypes import prototype_gallery, top_prototypes
+from explainers.ice.prototypes import prototype_gallery, top_prototypes, visible_prototypes
 
 
 def _reference_top(scores: np.ndarray, k: int) -> np.ndarray:
@@ -69,3 +69,33 @@ def test_gallery_rejects_maps_that_do_not_match_the_images():
             np.zeros((3, 1)),
             shift_negative=False,
         )
+
+
+def test_visible_prototypes_skip_images_where_the_concept_is_blank():
+    scores = np.array([[0.9, 0.0], [0.5, 0.4], [0.7, 0.0], [0.1, 0.2], [0.3, 0.0]])
+    blank = np.array([[True, True], [False, False], [False, True], [False, False], [False, True]])
+    rows = visible_prototypes(scores, blank, k=3)
+    # Concept 0: image 0 scores highest but its map is blank; concept 1 is visible on 2 images only.
+    assert [r.tolist() for r in rows] == [[2, 1, 4], [1, 3]]
+    assert all(r.dtype == np.int64 for r in rows)
+
+
+def test_a_kmeans_cluster_covering_one_image_gives_one_prototype_with_the_cluster_highlighted():
+    # k-means maps are one-hot: image 0 lies wholly in cluster 0, the others wholly in cluster 1.
+    maps = np.zeros((4, 2, 2, 2))
+    maps[0, :, :, 0] = 1.0
+    maps[1:, :, :, 1] = 1.0
+    images = [np.full((4, 4, 3), i, dtype=np.uint8) for i in range(4)]
+    gallery = prototype_gallery(images, maps, maps.mean(axis=(1, 2)), shift_negative=False, k=3)
+    chosen, heatmaps = gallery[0]
+    assert [int(image[0, 0, 0]) for image in chosen] == [0]  # not the three blank images
+    np.testing.assert_array_equal(heatmaps, np.ones((1, 2, 2)))  # the whole image is the concept
+    assert [int(image[0, 0, 0]) for image in gallery[1][0]] == [1, 2, 3]
+    maps[0, :, :, 0] = 0.0  # now concept 0 shows nowhere: it has no row at all
+    gallery = prototype_gallery(images, maps, maps.mean(axis=(1, 2)), shift_negative=False, k=3)
+    assert sorted(gallery) == [1]
+
+
+def test_visible_prototypes_reject_a_mask_of_the_wrong_shape():
+    with pytest.raises(ValueError, match="blank has shape"):
+        visible_prototypes(np.zeros((3, 2)), np.zeros((2, 2), dtype=bool))

@@ -1,5 +1,7 @@
 """The study's sampling rules (DESIGN.md "The study, exactly"), checked against hand-made references."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -96,6 +98,7 @@ def test_a_trial_follows_the_rules():
         phase="training",
         class_name="a",
         seed=7,
+        reducer="nmf",
         class_weights=evidence.class_weights,
         test_scores=evidence.test_scores,
         train_scores=evidence.train_scores,
@@ -124,6 +127,7 @@ def test_the_target_is_drawn_among_all_candidates_across_seeds():
             phase="test",
             class_name="a",
             seed=seed,
+            reducer="nmf",
             class_weights=evidence.class_weights,
             test_scores=evidence.test_scores,
             train_scores=evidence.train_scores,
@@ -137,20 +141,130 @@ def test_the_target_is_drawn_among_all_candidates_across_seeds():
 def test_a_set_has_five_training_then_fifteen_test_trials_and_rebuilds_identically():
     classes = stimuli.draw_classes(CLASS_NAMES, 20, seed=11)
     evidence = {name: _evidence(i) for i, name in enumerate(CLASS_NAMES)}
-    first = stimuli.plan_trials(classes, evidence, seed=11)
+    first = stimuli.plan_trials(classes, evidence, seed=11, reducer="nmf")
     assert [t.phase for t in first] == ["training"] * 5 + ["test"] * 15
     assert [t.class_name for t in first] == classes
-    assert first == stimuli.plan_trials(classes, evidence, seed=11)
-    assert first != stimuli.plan_trials(classes, evidence, seed=12)
+    assert first == stimuli.plan_trials(classes, evidence, seed=11, reducer="nmf")
+    assert first != stimuli.plan_trials(classes, evidence, seed=12, reducer="nmf")
 
 
 def test_missing_evidence_names_the_classes():
     with pytest.raises(ValueError, match="class_01"):
         stimuli.plan_trials(
-            ["class_00", "class_01"], {"class_00": _evidence(0)}, seed=0, n_training=1
+            ["class_00", "class_01"],
+            {"class_00": _evidence(0)},
+            seed=0,
+            reducer="nmf",
+            n_training=1,
         )
 
 
 def test_a_set_needs_at_least_one_test_trial():
     with pytest.raises(ValueError, match="n_training=5 with 5 trials"):
         stimuli.trial_phases(5, 5)
+
+
+def _plan(evidence: stimuli.ClassEvidence, **kwargs) -> stimuli.TrialPlan:
+    arguments = {"position": 0, "phase": "test", "class_name": "a", "seed": 0, "reducer": "nmf"}
+    return stimuli.plan_trial(
+        **{**arguments, **kwargs},
+        class_weights=evidence.class_weights,
+        test_scores=evidence.test_scores,
+        train_scores=evidence.train_scores,
+        test_blank=evidence.test_blank,
+        train_blank=evidence.train_blank,
+    )
+
+
+def _reference_draw(rng: np.random.Generator, evidence: stimuli.ClassEvidence) -> tuple[int, int]:
+    """The target draw written out with numpy alone: a candidate, then an image of its top 10%."""
+    candidates = sorted(range(10), key=lambda i: (-evidence.class_weights[i], i))[:5]
+    target = candidates[rng.integers(5)]
+    scores = evidence.test_scores[:, target]
+    pool = sorted(range(len(scores)), key=lambda i: (-scores[i], i))[: len(scores) // 10]
+    return target, pool[rng.integers(len(pool))]
+
+
+def test_rule_v2_draws_the_target_from_a_stream_that_includes_the_reducer():
+    evidence = _evidence(3, n_test=50)
+    for reducer in ("nmf", "pca", "kmeans"):
+        for position in (0, 7):
+            key = (2, int.from_bytes(reducer.encode(), "big"), position)
+            rng = np.random.default_rng(np.random.SeedSequence(9, spawn_key=key))
+            trial = _plan(evidence, seed=9, reducer=reducer, position=position)
+            assert (trial.target_concept, trial.target_image) == _reference_draw(rng, evidence)
+
+
+def test_rule_v2_draws_are_independent_across_reducers_of_one_seed():
+    # The same evidence for two reducers: under a shared stream the candidate rank of the
+    # target would always agree; independent draws agree about 1 time in 5.
+    evidence = _evidence(4, n_test=50)
+    ranks = {}
+    for reducer in ("nmf", "pca"):
+        candidates = stimuli.choose_candidates(evidence.class_weights).tolist()
+        ranks[reducer] = np.array(
+            [
+                candidates.index(_plan(evidence, reducer=reducer, position=p).target_concept)
+                for p in range(300)
+            ]
+        )
+    agreement = float(np.mean(ranks["nmf"] == ranks["pca"]))
+    assert 0.12 < agreement < 0.3  # binomial(300, 0.2): 0.2 ± 4.3 sd
+
+
+def test_rule_v2_needs_the_reducer():
+    with pytest.raises(ValueError, match="reducer=None"):
+        _plan(_evidence(0), reducer=None)
+
+
+def test_rule_v1_still_rebuilds_old_sets_with_the_shared_position_stream():
+    evidence = _evidence(5, n_test=50)
+    for position in (0, 3):
+        rng = np.random.default_rng(np.random.SeedSequence(9, spawn_key=(1, position)))
+        expected = _reference_draw(rng, evidence)
+        for reducer in ("nmf", "pca"):
+            trial = _plan(evidence, seed=9, reducer=reducer, position=position, draw_rule="v1")
+            assert (trial.target_concept, trial.target_image) == expected
+    with pytest.raises(ValueError, match="draw_rule='v3'"):
+        _plan(evidence, draw_rule="v3")
+
+
+def _blank_case() -> stimuli.ClassEvidence:
+    """Candidates 0..4 (by weight). Concept 0: its best test and training images are blank.
+    Concept 1: every top-10% test image is blank, so it cannot be the target."""
+    evidence = _evidence(6, n_test=20, n_train=8)
+    weights = np.array([9.0, 8.0, 7.0, 6.0, 5.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    test_blank = np.zeros((20, 10), dtype=bool)
+    train_blank = np.zeros((8, 10), dtype=bool)
+    test_blank[np.argmax(evidence.test_scores[:, 0]), 0] = True
+    test_blank[np.argsort(-evidence.test_scores[:, 1])[:2], 1] = True
+    train_blank[np.argsort(-evidence.train_scores[:, 0])[:3], 0] = True
+    return stimuli.ClassEvidence(
+        weights, evidence.test_scores, evidence.train_scores, test_blank, train_blank
+    )
+
+
+def test_an_image_whose_map_is_blank_is_never_a_target_or_a_prototype():
+    evidence = _blank_case()
+    targets = set()
+    for seed in range(80):
+        trial = _plan(evidence, seed=seed)
+        targets.add(trial.target_concept)
+        assert not evidence.test_blank[trial.target_image, trial.target_concept]
+        for candidate in trial.candidates:
+            assert not evidence.train_blank[list(candidate.prototypes), candidate.concept].any()
+    assert targets == {0, 2, 3, 4}  # concept 1 shows in none of its top-2 test images
+    rows = {c.concept: c.prototypes for c in _plan(evidence).candidates}
+    order = np.argsort(-evidence.train_scores[:, 0], kind="stable")
+    assert list(rows[0]) == order[3:8].tolist()  # the three blank best images are skipped
+
+
+def test_a_class_where_no_candidate_can_be_shown_is_an_error_naming_it():
+    evidence = _blank_case()
+    every_test_map_blank = np.ones_like(evidence.test_blank)
+    with pytest.raises(ValueError, match="class 'a'.*no candidate concept is visible"):
+        _plan(dataclasses.replace(evidence, test_blank=every_test_map_blank))
+    no_prototypes = evidence.train_blank.copy()
+    no_prototypes[:, 2] = True
+    with pytest.raises(ValueError, match=r"candidate concepts \[2\] are visible on none"):
+        _plan(dataclasses.replace(evidence, train_blank=no_prototypes))
