@@ -14,7 +14,7 @@ HELP = "The sampling rule that drew the trials; a rebuild uses the same rule."
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("explainers", "0001_initial"),
+        ("explainers", "0002_move_job_to_jobs_app"),
     ]
 
     operations = [

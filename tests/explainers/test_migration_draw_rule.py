@@ -1,4 +1,4 @@
-"""Migration 0002: the stimulus sets that exist were drawn under rule v1 and are marked so."""
+"""Migration draw_rule: the stimulus sets that exist were drawn under rule v1 and are marked so."""
 
 import pytest
 from django.db import connection

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("explainers", "0002_stimulusset_draw_rule"),
+        ("explainers", "0003_stimulusset_draw_rule"),
     ]
 
     operations = [
