@@ -19,6 +19,7 @@ from django.db.models import Count, Q
 
 from icelab.errors import ServiceError, error_message
 
+from ..integrations.base import money
 from ..integrations.mturk import MTurkClient
 from ..integrations.prolific import ProlificClient
 from ..models import BonusPayment, BonusStatus, Participant, ParticipantStatus, Platform, Study
@@ -83,10 +84,16 @@ def study_bonuses_due(*, study: Study) -> list[BonusDue]:
             f"Bonus for a test accuracy of at least {float(rule['min_accuracy']):.0%} in "
             f"{study.title!r}. Thank you!"
         )
+        try:
+            amount = Decimal(money(rule["amount"], name="bonus_rule amount"))
+        except ValueError as error:
+            raise ServiceError(
+                f"Study {study.slug!r} v{participant.version.number}: {error}"
+            ) from error
         due.append(
             BonusDue(
                 participant=participant,
-                amount=Decimal(str(rule["amount"])),
+                amount=amount,
                 reason=reason,
                 accuracy=participant.n_correct / participant.n_test,
             )

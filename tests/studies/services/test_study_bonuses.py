@@ -221,3 +221,12 @@ def test_the_pay_bonuses_job_fails_while_a_bonus_needs_a_check(
     assert job.status == Job.Status.FAILED
     assert "need a check on Prolific" in job.step or "need a check on Prolific" in job.error
     assert BonusPayment.objects.get(platform="mturk").status == BonusStatus.PAID
+
+
+def test_a_rule_without_a_usable_amount_names_the_fix(make_study):
+    from django.core.exceptions import ValidationError
+
+    study = make_study(platforms=["mturk"], bonus_rule={"min_accuracy": 0.5, "amount": "lots"})
+    finish(enter(study, platform="mturk", person="W1", attempt="A1"), [True])
+    with pytest.raises(ValidationError, match="'0.50'"):
+        study_bonuses_due(study=study)
