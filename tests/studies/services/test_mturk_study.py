@@ -120,6 +120,20 @@ def test_a_workers_start_queues_exactly_one_grant_after_commit(
     assert Job.objects.filter(kind=GRANT_JOB).count() == 1
 
 
+def test_a_failure_to_queue_the_grant_never_breaks_the_start(
+    mturk_study, walker, django_capture_on_commit_callbacks, monkeypatch, caplog
+):
+    def broken(**kwargs):
+        raise RuntimeError("database of jobs unavailable")
+
+    monkeypatch.setattr(mturk_services, "participant_mturk_grant_submit", broken)
+    with django_capture_on_commit_callbacks(execute=True):
+        url = walker.start(mturk_study, MTURK_PARAMS)
+    assert walker.get(url).status == 200
+    assert mturk_study.participants.count() == 1
+    assert "could not queue the MTurk grant" in caplog.text
+
+
 def test_no_grant_for_a_study_without_a_qualification_or_for_prolific(
     make_study, django_capture_on_commit_callbacks, dispatched
 ):
