@@ -143,6 +143,9 @@ ICELAB_JOB_MAX_ATTEMPTS = envint("ICELAB_JOB_MAX_ATTEMPTS", "3")
 MTURK_SANDBOX = envbool("MTURK_SANDBOX", "true")
 # Prolific researcher API token (workspace settings on Prolific). Empty: the API is not used.
 PROLIFIC_API_TOKEN = envstr("PROLIFIC_API_TOKEN", "")
+# The public https:// address participants reach ICE Lab at (MTurk HITs link to
+# <ICELAB_PUBLIC_URL>/s/<slug>/). Empty: HITs cannot be made until it is set.
+ICELAB_PUBLIC_URL = envstr("ICELAB_PUBLIC_URL", "")
 
 LOGGING = {
     "version": 1,

@@ -1,7 +1,9 @@
-"""The researcher's admin for studies: configuration, launch/pause/close, monitoring, participants.
+"""The researcher's admin for studies: configuration, launch/pause/close, monitoring, participants,
+and the platforms (MTurk qualification, HITs, approvals; Prolific sync; bonuses and their ledger).
 
 Staff only (the admin site requires ``is_staff``). Forms collect input; every write goes
-through :mod:`studies.services`. Participants and their answers are read-only here:
+through :mod:`studies.services`. Platform work that may take long (approvals, syncs,
+bonuses) is queued as a job (see *Jobs*); making a HIT or a qualification is one call. Participants and their answers are read-only here:
 they are data, and the database keeps them even when a participant is excluded.
 """
 
@@ -22,9 +24,12 @@ from icelab.errors import error_message
 
 from .models import (
     Attempt,
+    BonusPayment,
+    BonusStatus,
     DemographicAnswer,
     Event,
     Group,
+    MTurkHIT,
     Participant,
     QuestionnaireAnswer,
     Study,
@@ -36,9 +41,13 @@ from .services import (
     study_close,
     study_create,
     study_launch,
+    study_mturk_create_hit,
+    study_mturk_grants_submit,
+    study_mturk_setup,
     study_pause,
     study_update,
 )
+from .services.bonus_payments import bonus_payment_resolve
 from .services.studies import check_trial_counts, study_validate
 from .services.versions import CONFIG_FIELDS
 
@@ -94,7 +103,17 @@ class StudyAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["slug", "title"]
     inlines = [GroupInline]
-    actions = ["launch", "pause", "close"]
+    actions = [
+        "launch",
+        "pause",
+        "close",
+        "mturk_setup",
+        "mturk_create_hit",
+        "mturk_grant_missing",
+        "mturk_approve",
+        "prolific_sync",
+        "pay_bonuses",
+    ]
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).annotate(n_participants=Count("participants"))
@@ -158,6 +177,62 @@ class StudyAdmin(admin.ModelAdmin):
     @admin.action(description="Close the selected studies")
     def close(self, request: HttpRequest, queryset) -> None:
         self._each(request, queryset, study_close, "closed")
+
+    @admin.action(description="MTurk: set up the 'has taken part' qualification")
+    def mturk_setup(self, request: HttpRequest, queryset) -> None:
+        for study in queryset:
+            try:
+                type_id = study_mturk_setup(study=study)
+                self.message_user(
+                    request, f"{study.slug}: qualification {type_id}.", messages.SUCCESS
+                )
+            except ValidationError as error:
+                self.message_user(request, f"{study.slug}: {error_message(error)}", messages.ERROR)
+
+    @admin.action(description="MTurk: create the HIT of the current version")
+    def mturk_create_hit(self, request: HttpRequest, queryset) -> None:
+        for study in queryset:
+            try:
+                hit = study_mturk_create_hit(study=study)
+                site = "sandbox" if hit.sandbox else "live"
+                self.message_user(
+                    request,
+                    f"{study.slug}: HIT {hit.hit_id} ({site}, {hit.max_assignments} assignments).",
+                    messages.SUCCESS,
+                )
+            except ValidationError as error:
+                self.message_user(request, f"{study.slug}: {error_message(error)}", messages.ERROR)
+
+    @admin.action(description="MTurk: grant qualifications that are missing (queues jobs)")
+    def mturk_grant_missing(self, request: HttpRequest, queryset) -> None:
+        for study in queryset:
+            count = study_mturk_grants_submit(study=study)
+            self.message_user(request, f"{study.slug}: {count} grant job(s) queued.")
+
+    @admin.action(description="MTurk: approve completed participants' assignments (job)")
+    def mturk_approve(self, request: HttpRequest, queryset) -> None:
+        self._queue(request, queryset, "mturk_approve")
+
+    @admin.action(description="Sync returns/time-outs from Prolific (job)")
+    def prolific_sync(self, request: HttpRequest, queryset) -> None:
+        self._queue(request, queryset, "prolific_sync")
+
+    @admin.action(description="Pay bonuses earned under the bonus rule (job)")
+    def pay_bonuses(self, request: HttpRequest, queryset) -> None:
+        self._queue(request, queryset, "pay_bonuses")
+
+    def _queue(self, request: HttpRequest, queryset, kind: str) -> None:
+        from jobs.services import job_submit
+
+        for study in queryset:
+            job = job_submit(kind=kind, params={"study": study.pk})
+            url = reverse("admin:jobs_job_change", args=[job.pk])
+            self.message_user(
+                request,
+                format_html(
+                    '{}: <a href="{}">job #{}</a> ({}) queued.', study.slug, url, job.pk, kind
+                ),
+            )
 
     def get_urls(self):
         monitor = path(
@@ -296,3 +371,78 @@ class ParticipantAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False  # rows are kept and flagged, never deleted
+
+
+@admin.register(MTurkHIT)
+class MTurkHITAdmin(admin.ModelAdmin):
+    list_display = ["hit_id", "study", "version", "batch", "sandbox", "max_assignments", "reward"]
+    list_filter = ["study", "sandbox"]
+    readonly_fields = [f.name for f in MTurkHIT._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # made by the study's "create the HIT" action
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(BonusPayment)
+class BonusPaymentAdmin(admin.ModelAdmin):
+    """The ledger, read-only: rows change only through the ledger's services."""
+
+    list_display = [
+        "pk",
+        "study_key",
+        "platform",
+        "worker_id",
+        "assignment_id",
+        "participant",
+        "amount",
+        "status",
+        "attempts",
+        "sent_at",
+        "paid_at",
+    ]
+    list_filter = ["status", "platform", "study_key"]
+    search_fields = ["worker_id", "assignment_id"]
+    readonly_fields = [f.name for f in BonusPayment._meta.fields]
+    actions = ["resolve_paid", "resolve_not_paid"]
+
+    @admin.action(description="Checked on the platform: the bonus WAS paid")
+    def resolve_paid(self, request: HttpRequest, queryset) -> None:
+        self._resolve(request, queryset, paid=True)
+
+    @admin.action(description="Checked on the platform: the bonus was NOT paid (may be resent)")
+    def resolve_not_paid(self, request: HttpRequest, queryset) -> None:
+        self._resolve(request, queryset, paid=False)
+
+    def _resolve(self, request: HttpRequest, queryset, *, paid: bool) -> None:
+        note = f"checked on the platform by {request.user.get_username()}"
+        for payment in queryset:
+            if payment.status != BonusStatus.NEEDS_CHECK:
+                self.message_user(
+                    request,
+                    f"Bonus {payment.pk} is {payment.get_status_display()!r}: only rows needing "
+                    "a check are resolved by hand.",
+                    messages.WARNING,
+                )
+                continue
+            try:
+                bonus_payment_resolve(payment=payment, paid=paid, note=note)
+                self.message_user(request, f"Bonus {payment.pk} resolved.", messages.SUCCESS)
+            except ValidationError as error:
+                self.message_user(
+                    request, f"Bonus {payment.pk}: {error_message(error)}", messages.ERROR
+                )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # the ledger is the record of what was paid

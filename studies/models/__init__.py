@@ -6,7 +6,7 @@ One module per seam; everything is importable from ``studies.models``.
 from .participants import Attempt, Participant, ParticipantStatus, Platform
 from .payments import BonusPayment, BonusStatus, PaymentPlatform
 from .responses import DemographicAnswer, Description, Event, QuestionnaireAnswer, TrialResponse
-from .study import Group, Study, StudyVersion
+from .study import Group, MTurkHIT, Study, StudyVersion
 
 __all__ = [
     "Attempt",
@@ -16,6 +16,7 @@ __all__ = [
     "Description",
     "Event",
     "Group",
+    "MTurkHIT",
     "Participant",
     "PaymentPlatform",
     "ParticipantStatus",

@@ -5,8 +5,10 @@ any point leaves a trace; the database refuses a second row for the same worker 
 assignment, so no assignment is ever bonused twice. Writes go through
 :mod:`studies.services.bonus_payments`.
 
-Rows are keyed by the platform's own id strings, not by a foreign key to a participant:
-the ledger must outlive edits to participants, and a payment is about a platform account.
+Rows are keyed by the platform's own id strings: the ledger's uniqueness and its request
+tokens are about a platform account and assignment. ``participant`` links a row to the
+ICE Lab participant it was computed for (for the admin); it is optional and never part of
+a key, so the ledger stands on its own.
 """
 
 from __future__ import annotations
@@ -47,6 +49,15 @@ class BonusPayment(models.Model):
     )
     assignment_id = models.CharField(
         max_length=64, help_text="MTurk AssignmentId or Prolific submission id (SESSION_ID)."
+    )
+    participant = models.ForeignKey(
+        "studies.Participant",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="bonus_payments",
+        help_text="The participant whose result earned the bonus (when paid by study_bonuses_pay).",
     )
     amount = models.DecimalField(max_digits=8, decimal_places=2)
     reason = models.TextField(help_text="Shown to the worker.")

@@ -69,6 +69,14 @@ class Study(models.Model):
         help_text="Studies sharing this name admit each person once across all of them.",
     )
     time_limit_minutes = models.PositiveIntegerField(default=60)
+    # Ids ICE Lab made on a platform are kept outside the frozen configuration (they are
+    # not what participants saw, and recording one must not start a new version).
+    mturk_qualification_type_id = models.CharField(
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text='The "has taken part" qualification made by study_mturk_setup.',
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     current_version = models.ForeignKey(
         "StudyVersion",
@@ -146,3 +154,35 @@ class Group(models.Model):
 
     def __str__(self) -> str:
         return f"{self.study} · {self.label}"
+
+
+class MTurkHIT(models.Model):
+    """A HIT made for a study by :func:`studies.services.mturk_study.study_mturk_create_hit`.
+
+    ``unique_request_token`` is derived from study, version and batch: a retry of the same
+    batch finds this row (or MTurk refuses the token) instead of making a second HIT.
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="mturk_hits")
+    version = models.ForeignKey(StudyVersion, on_delete=models.PROTECT, related_name="+")
+    batch = models.PositiveIntegerField(default=1)
+    hit_id = models.CharField(max_length=64, unique=True)
+    hit_type_id = models.CharField(max_length=64)
+    unique_request_token = models.CharField(max_length=64, unique=True)
+    sandbox = models.BooleanField(help_text="Made on the requester sandbox (no money moves).")
+    question_url = models.URLField()
+    max_assignments = models.PositiveIntegerField()
+    reward = models.DecimalField(max_digits=8, decimal_places=2)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "created_at"]
+        verbose_name = "MTurk HIT"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "version", "batch", "sandbox"], name="one_hit_per_study_batch"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"HIT {self.hit_id} of {self.study} (v{self.version.number}, batch {self.batch})"

@@ -7,12 +7,22 @@
 - :mod:`.answers`: one POST answers the current page, once; completion and codes
 - :mod:`.bots`: simulated participants walking the real pages
 - :mod:`.bonus_payments`: the bonus ledger (pay each bonus once, through the platform clients)
+- :mod:`.mturk_study`: a study's MTurk qualification (granted by a job), HITs, approvals
+- :mod:`.prolific_study`: free the places of participants who returned or timed out on Prolific
+- :mod:`.study_bonuses`: who earned the study's bonus, paid through the ledger
 """
 
 from .answers import Outcome, page_shown, page_submit, training_revisit
 from .arrivals import Arrival, arrival_from_params
 from .assignment import group_fill, participant_assign_group
 from .bots import participants_simulate
+from .mturk_study import (
+    participant_mturk_grant,
+    study_mturk_approve,
+    study_mturk_create_hit,
+    study_mturk_grants_submit,
+    study_mturk_setup,
+)
 from .participants import (
     AlreadyTookPart,
     StudyNotOpen,
@@ -20,7 +30,9 @@ from .participants import (
     participant_set_status,
     participants_expire,
 )
+from .prolific_study import study_prolific_sync
 from .studies import group_add, study_close, study_create, study_launch, study_pause, study_update
+from .study_bonuses import study_bonuses_pay
 
 __all__ = [
     "AlreadyTookPart",
@@ -34,13 +46,20 @@ __all__ = [
     "page_submit",
     "participant_assign_group",
     "participant_enter",
+    "participant_mturk_grant",
     "participant_set_status",
     "participants_expire",
     "participants_simulate",
     "study_close",
     "study_create",
+    "study_bonuses_pay",
     "study_launch",
+    "study_mturk_approve",
+    "study_mturk_create_hit",
+    "study_mturk_grants_submit",
+    "study_mturk_setup",
     "study_pause",
+    "study_prolific_sync",
     "study_update",
     "training_revisit",
 ]

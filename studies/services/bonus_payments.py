@@ -35,7 +35,7 @@ from icelab.errors import ServiceError
 from ..integrations.base import PlatformError, money
 from ..integrations.mturk import MTurkClient
 from ..integrations.prolific import ProlificClient
-from ..models import BonusPayment, BonusStatus, PaymentPlatform
+from ..models import BonusPayment, BonusStatus, Participant, PaymentPlatform
 
 PlatformClient = MTurkClient | ProlificClient
 # MTurk's and Prolific's worker and assignment/submission ids are letters and digits. The
@@ -60,11 +60,13 @@ def bonus_payment_record(
     amount: Decimal | str,
     reason: str,
     platform_study_id: str = "",
+    participant: Participant | None = None,
 ) -> BonusPayment:
     """The ledger row of this bonus, created PENDING (and committed) if there is none.
 
     Recording the same bonus again returns the existing row. Raises ServiceError when the
     worker's assignment already has a bonus with another amount or for another study.
+    ``participant`` links the row to the participant who earned it (shown in the admin).
     """
     _refuse_inside_transaction("bonus_payment_record")
     amount = _checked_bonus(
@@ -82,6 +84,7 @@ def bonus_payment_record(
         "platform_study_id": platform_study_id,
         "amount": amount,
         "reason": reason,
+        "participant": participant,
         "unique_request_token": bonus_payment_token(
             platform=platform, study_key=study_key, worker_id=worker_id, assignment_id=assignment_id
         ),

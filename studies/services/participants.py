@@ -14,6 +14,7 @@ from ..models import Attempt, Event, Participant, ParticipantStatus, Study
 from ..models.participants import STATUS_TRANSITIONS
 from .arrivals import Arrival
 from .assignment import participant_assign_group
+from .mturk_study import participant_mturk_grant_after_commit
 
 
 class StudyNotOpen(ServiceError):
@@ -55,6 +56,8 @@ def _enter(study: Study, arrival: Arrival, now: datetime) -> Participant:
     ).first()
     if existing is not None:
         _record_attempt(existing, arrival)
+        # A grant that failed earlier is queued again (one queued or done is left alone).
+        participant_mturk_grant_after_commit(participant=existing)
         return existing
     if locked.status != Study.Status.LIVE:
         raise StudyNotOpen(f"The study is {locked.get_status_display().lower()}.")
@@ -78,6 +81,9 @@ def _enter(study: Study, arrival: Arrival, now: datetime) -> Participant:
         deadline=now + timedelta(minutes=version.config["time_limit_minutes"]),
     )
     _record_attempt(participant, arrival)
+    # The "has taken part" qualification is granted by a job queued after this transaction
+    # commits: MTurk is never called while the study's row is locked or the page waits.
+    participant_mturk_grant_after_commit(participant=participant)
     return participant
 
 
