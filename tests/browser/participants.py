@@ -12,6 +12,7 @@ with a small page and records it (the MTurk externalSubmit POST, the Prolific re
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +87,35 @@ def fake_site(
 
     page.route(f"{origin}/**", answer)
     return site
+
+
+def hold_redirects_away(page: Any, app_url: str) -> list[tuple[int, str]]:
+    """Let the routes of ``page`` see where the study redirects to another site.
+
+    Playwright cannot route the target of a redirect (microsoft/playwright#33882): the
+    browser would ask the real site. So the study's responses pass through a route that
+    records each redirect to another site as (status, Location) and hands the browser,
+    instead, a page that goes to that Location: a navigation the routes of
+    :func:`fake_site` answer. Returns the list it records into.
+    """
+    held: list[tuple[int, str]] = []
+
+    def relay(route: Any) -> None:
+        response = route.fetch(max_redirects=0)
+        location = response.headers.get("location", "")
+        if 300 <= response.status < 400 and not location.startswith(("/", app_url)):
+            held.append((response.status, location))
+            target = json.dumps(location)
+            route.fulfill(
+                status=200,
+                content_type="text/html; charset=utf-8",
+                body=f"<!doctype html><script>location.replace({target});</script>",
+            )
+        else:
+            route.fulfill(response=response)
+
+    page.route(f"{app_url}/s/**", relay)
+    return held
 
 
 class Person:
