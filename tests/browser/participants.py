@@ -126,8 +126,15 @@ class Person:
     ``questionnaire``, ``demographics``, ``completion``.
     """
 
-    def __init__(self, frame: Any, *, shoot: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        frame: Any,
+        *,
+        shoot: Callable[[str], None] | None = None,
+        double_click: bool = False,
+    ) -> None:
         self.frame = frame
+        self.double_click = double_click
         self.shoot = shoot or (lambda name: None)
         self.token = ""
 
@@ -153,9 +160,14 @@ class Person:
     # What the participant does --------------------------------------------------------
 
     def submit(self, button: str) -> None:
-        """Click the submit button named ``button`` and wait for the next page."""
+        """Click (or double-click) the submit button named ``button``; wait for the next page."""
+        target = self.frame.get_by_role("button", name=button)
         with self.frame.expect_navigation():
-            self.frame.get_by_role("button", name=button).click()
+            if self.double_click:
+                target.dblclick()
+            else:
+                target.click()
+        self.frame.wait_for_load_state()
 
     def start(self, url: str) -> None:
         """Open the entry ``url`` and press Start (for a Page; a framed study is already open)."""
@@ -197,12 +209,14 @@ class Person:
         return name
 
     def walk_to(self, name: str, *, check: Callable[[str], None] | None = None) -> None:
-        """Answer pages until the current one is ``name``; ``check(name)`` runs on each page."""
+        """Answer pages until the current one is ``name`` (a page name, or ``choice:test:2`` for
+        a trial's page by phase and number); ``check(name)`` runs on each page."""
         for _ in range(100):
-            current = self.current()
+            page = participant_flow(self.row()).current
+            current = page.name
             if check is not None:
                 check(current)
-            if current == name:
+            if name in (current, f"{current}:{page.phase}:{getattr(page, 'number', '')}"):
                 return
             self.step()
         raise AssertionError(f"never reached the page {name!r}")
