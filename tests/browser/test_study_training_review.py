@@ -28,7 +28,9 @@ def test_a_test_trial_reopens_a_training_trial_and_the_visit_is_logged(
     [training] = TrialResponse.objects.filter(participant=participant, phase="training")
 
     with page.expect_popup() as popup:
-        page.get_by_role("navigation", name="Training tasks").get_by_role("link", name="1").click()
+        page.get_by_role("navigation", name="Training tasks").get_by_role(
+            "link", name="Training task 1"
+        ).click()
     review = popup.value
     review.wait_for_load_state()
     screenshot(review, f"{device}-training-review")
