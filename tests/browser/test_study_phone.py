@@ -1,5 +1,6 @@
 """The whole path on a phone (375 px wide, device scale factor 2): every page fits the
-width, every image loads, the pictures are large, and upscaled pictures stay crisp."""
+width, every image loads, the pictures are large, upscaled pictures stay crisp, and no
+page names the group, the reducer or the class."""
 
 from __future__ import annotations
 
@@ -35,7 +36,13 @@ LAYOUT = """() => {
 }"""
 
 
+# What a page must never name: the reducers, the groups' labels, the classes.
+SECRETS = ("nmf", "pca", "kmeans", "secret-label", "class_")
+
+
 def check_layout(page, name: str) -> None:
+    html = page.content().lower()
+    assert not [word for word in SECRETS if word in html], f"{name}: names a secret"
     layout = page.evaluate(LAYOUT)
     assert layout["innerWidth"] == PHONE_WIDTH
     assert layout["scrollWidth"] <= PHONE_WIDTH, f"{name}: scrolls sideways"
