@@ -99,7 +99,10 @@ def drop_cookies(context: Any) -> None:
     without its Set-Cookie headers. ``document.cookie`` reads empty and ignores writes in
     every frame. (Playwright's ``route.continue_`` cannot drop a Cookie header, hence
     the fetch.) Route handlers of the sync API run one at a time, so no request sees a
-    cookie stored by another.
+    cookie stored by another. Playwright does not route the target of a redirect
+    (microsoft/playwright#33882): it is requested with the jar just emptied, and whatever
+    its response sets is cleared before the next routed request (a chain of redirects that
+    set cookies would get past this; the study pages set none).
     """
     context.add_init_script(
         "Object.defineProperty(Document.prototype, 'cookie', "
@@ -111,7 +114,7 @@ def drop_cookies(context: Any) -> None:
         headers = {k: v for k, v in route.request.headers.items() if k.lower() != "cookie"}
         context.clear_cookies()
         try:
-            # Redirects go back to the browser, which requests the next URL through here.
+            # Redirects go back to the browser, which follows them itself (not through here).
             response = route.fetch(headers=headers, max_redirects=0)
         finally:
             context.clear_cookies()
