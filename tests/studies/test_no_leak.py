@@ -69,7 +69,9 @@ def test_test_trial_pages_look_the_same_wherever_the_right_row_is(study, walker)
         shape = re.sub(r'name="page" value="\d+"', "", shape)
         # How many examples a row shows depends on the concept (an image where it is blank is
         # never an example), not on whether it is the answer.
-        shape = re.sub(r'(<img src="/media/stimuli/H\.png" alt="Row \d, example \d">)+', "ROW", shape)
+        shape = re.sub(
+            r'(<img src="/media/stimuli/H\.png" alt="Row \d, example \d">)+', "ROW", shape
+        )
         shapes.add((name, re.sub(r'aria-valuenow="\d+"|width: \d+%', "", shape)))
     assert len(shapes) == 2  # one choice page and one describe page shape for every test trial
 
