@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 from explainers.ice.reducers import _arrays as xp
 from explainers.ice.reducers import nnls, solvers
@@ -125,9 +128,17 @@ class NMFReducer(ConceptReducer):
             St, P = solvers.random_nmf_init(data, self.n_components, rng)
         else:
             St, P = solvers.nndsvd(data, self.n_components, rng, fill_mean=self.init == "nndsvda")
-        self.n_iter_, self.reconstruction_err_ = solvers.nmf_hals(
+        self.n_iter_, self.reconstruction_err_, self.converged_ = solvers.nmf_hals(
             data, St, P, max_iter=self.max_iter, tol=self.tol
         )
+        if not self.converged_ and self.tol > 0:  # tol=0 asks for max_iter iterations exactly
+            warnings.warn(
+                f"NMF stopped at max_iter={self.max_iter} before its improvement fell below "
+                f"tol={self.tol:g} (error {self.reconstruction_err_:.6g}); raise max_iter to "
+                "let it converge.",
+                ConvergenceWarning,
+                stacklevel=4,  # the caller of fit()
+            )
         self.components_ = xp.as_tensor(P).cpu().numpy()
         return xp.as_tensor(St).T.contiguous()
 

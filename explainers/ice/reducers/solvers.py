@@ -197,7 +197,7 @@ def nmf_hals(
     max_iter: int,
     tol: float,
     callback: Callable[[int, float], bool | None] | None = None,
-) -> tuple[int, float]:
+) -> tuple[int, float, bool]:
     """Fit ``X ≈ Stᵀ·P`` with ``St, P ≥ 0`` by accelerated HALS, in place.
 
     Minimises ``½||X - Stᵀ·P||_F²``. Stops after ``max_iter`` iterations or when
@@ -221,6 +221,9 @@ def nmf_hals(
     n_iter : int
     error : float
         ``||X - Stᵀ·P||_F`` at the end.
+    converged : bool
+        Whether the ``tol`` test stopped the fit (False when it ran out of
+        ``max_iter``, when ``tol = 0`` and when the callback stopped it).
     """
     data_norm_sq = squared_norm(X)
     previous = math.inf
@@ -235,9 +238,9 @@ def nmf_hals(
         if callback is not None and callback(iteration, error):
             break
         if tol > 0 and iteration > 1 and previous - error <= tol * previous:
-            break
+            return iteration, error, True
         previous = error
-    return iteration, error
+    return iteration, error, False
 
 
 def _error_from_products(data_norm_sq: float, A: Array, B: Array, P: Array) -> float:
