@@ -252,6 +252,28 @@ def test_nmf_default_fit_reaches_the_error_of_scikit_learn_run_to_convergence(k,
     assert ours.reconstruction_err_ <= 1.001 * converged.reconstruction_err_
 
 
+@pytest.mark.parametrize("tol", [1e-4, 1e-6])
+def test_nmf_stops_when_ten_iterations_improved_the_error_by_less_than_tol_each(tol, activations):
+    from explainers.ice.reducers import solvers
+
+    def start():
+        return solvers.nndsvd(activations, 6, np.random.default_rng(0), fill_mean=True)
+
+    errors = []
+    solvers.nmf_hals(
+        activations, *start(), max_iter=400, tol=0.0, callback=lambda i, e: errors.append(e)
+    )
+    window = solvers.TOL_WINDOW
+    expected = next(
+        t
+        for t in range(window + 1, len(errors) + 1)
+        if errors[t - 1 - window] - errors[t - 1] <= window * tol * errors[t - 1 - window]
+    )
+    n_iter, error, converged = solvers.nmf_hals(activations, *start(), max_iter=400, tol=tol)
+    assert (n_iter, converged) == (expected, True)
+    assert error == pytest.approx(errors[expected - 1], rel=1e-12)
+
+
 def test_nmf_recovers_planted_directions():
     V, H = planted_nmf()
     P = reducer("nmf", 5, tol=1e-6, max_iter=1000).fit(V).components_.astype(np.float64)
