@@ -146,7 +146,7 @@ def machine_info(device: torch.device) -> dict[str, Any]:
 SKLEARN_CONVERGED = {"tol": 1e-6, "max_iter": 5000}
 # "Converged quality": within this share of scikit-learn's converged error.
 WITHIN = 1e-3
-# The earlier default, kept as an option: faster, and short of convergence.
+# The fast, looser setting kept as an option (close to the old default): short of convergence.
 FAST_TOL = 1e-4
 
 

@@ -42,7 +42,7 @@ class NMFReducer(ConceptReducer):
         of scikit-learn's NMF run to convergence on the demo's layer4
         activations, where 1e-5 stopped on a plateau 0.3% above it (see
         docs/PERFORMANCE.md, "NMF stopping rule"). ``tol=1e-4`` is a faster,
-        looser setting: a third to a half of the iterations, but up to 1.7%
+        looser setting: a fifth to a third of the iterations, but up to 1.7%
         above the converged error, which costs NMF fidelity.
     init : {"nndsvda", "nndsvd", "random"}
         NNDSVD with zeros filled by the data's mean (as scikit-learn's
