@@ -30,11 +30,13 @@ def alignment_report(
     *,
     n_components: Sequence[int] = tuple(range(5, 55, 5)),
     n_classes: int | None = None,
+    reducers: Sequence[str] = ("nmf", "pca", "kmeans"),
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Write alignment.csv, alignment_concepts.csv, stability.csv and alignment.png into ``out``.
 
     ``scenario`` must be on a synthetic dataset (the only kind with part masks).
+    ``reducers`` picks a subset, e.g. to re-run only the one whose solver changed.
     """
     from explainers.services.scenarios import scenario_feature_bank
 
@@ -56,12 +58,13 @@ def alignment_report(
         {g: np.asarray(e.features) for g, e in test.items()},
         masks,
         size,
+        reducers=reducers,
         n_components=n_components,
         progress=progress,
     )
     concepts["class"] = [classes[g] for g in concepts["class_index"]]
     stability = stability_sweep(
-        {g: np.asarray(e.features) for g, e in train.items()}, n_components=10
+        {g: np.asarray(e.features) for g, e in train.items()}, reducers=reducers, n_components=10
     )
     out.mkdir(parents=True, exist_ok=True)
     concepts.to_csv(out / "alignment_concepts.csv", index=False)

@@ -172,6 +172,15 @@ class ExplainerRun(models.Model):
     )
     reducer_sha256 = models.CharField(max_length=64, blank=True)
     weights_are_estimates = models.BooleanField(default=False)
+    converged = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="Whether the reducer's solver met its stopping rule before max_iter "
+        "(PCA: always); empty until fitted.",
+    )
+    n_iter = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Iterations the reducer's solver ran."
+    )
     n_train_images = models.PositiveIntegerField(default=0)
     n_test_images = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -183,6 +192,13 @@ class ExplainerRun(models.Model):
             models.UniqueConstraint(
                 fields=["scenario", "class_name", "reducer", "n_components", "seed"],
                 name="unique_explainer_run",
+            ),
+            # Convergence is one fact with two parts: recorded together or not at all
+            # (runs fitted before it was recorded have neither).
+            models.CheckConstraint(
+                condition=Q(converged__isnull=True, n_iter__isnull=True)
+                | Q(converged__isnull=False, n_iter__isnull=False),
+                name="explainer_run_convergence_recorded_whole",
             ),
         ]
 

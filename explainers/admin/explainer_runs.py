@@ -66,10 +66,11 @@ class ExplainerRunAdmin(admin.ModelAdmin):
         "n_components",
         "seed",
         "status",
+        "convergence",
         "fid_r",
         "fit_seconds",
     ]
-    list_filter = ["status", "reducer", "scenario", "n_components"]
+    list_filter = ["status", "converged", "reducer", "scenario", "n_components"]
     search_fields = ["class_name"]
     inlines = [ConceptInline]
     actions = ["refit"]
@@ -87,6 +88,8 @@ class ExplainerRunAdmin(admin.ModelAdmin):
         "reducer_file",
         "reducer_sha256",
         "weights_are_estimates",
+        "converged",
+        "n_iter",
         "n_train_images",
         "n_test_images",
         "created_at",
@@ -122,6 +125,16 @@ class ExplainerRunAdmin(admin.ModelAdmin):
             "classes": [run.class_name],
         }
 
+    @admin.display(description="converged", ordering="n_iter")
+    def convergence(self, run: ExplainerRun) -> str:
+        if run.converged is None:
+            return "—"  # not fitted yet, or fitted before convergence was recorded
+        if run.converged:
+            return f"yes, {run.n_iter} it."
+        return format_html(
+            '<strong style="color:#ba2121">no</strong>, stopped at {} it.', run.n_iter
+        )
+
     @admin.display(description="Fid_r")
     def fid_r(self, run: ExplainerRun) -> str:
         value = run.fidelity.get("fid_r")
@@ -144,7 +157,7 @@ class ExplainerRunAdmin(admin.ModelAdmin):
 
 @admin.register(FidelitySweep)
 class FidelitySweepAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "scenario", "seed", "seconds", "created_at"]
+    list_display = ["__str__", "scenario", "seed", "convergence", "seconds", "created_at"]
     list_filter = ["scenario"]
     fields = [
         "scenario",
@@ -161,6 +174,15 @@ class FidelitySweepAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # sweeps are run from the scenario's action or the fidelity_sweep command
 
+    @admin.display(description="converged")
+    def convergence(self, sweep: FidelitySweep) -> str:
+        if not sweep.table or "n_unconverged" not in sweep.table[0]:
+            return "—"  # stored before convergence was recorded
+        stopped = sum(int(row["n_unconverged"]) for row in sweep.table)
+        if not stopped:
+            return "all fits"
+        return format_html('<strong style="color:#ba2121">{} fit(s) not</strong>', stopped)
+
     @admin.display(description="plot")
     def plot(self, sweep: FidelitySweep):
         if not sweep.figure:
@@ -172,7 +194,16 @@ class FidelitySweepAdmin(admin.ModelAdmin):
 
     @admin.display(description="table")
     def results(self, sweep: FidelitySweep):
-        columns = ["reducer", "n_components", "accuracy", "fid_c", "fid_r", "fit_seconds"]
+        columns = [
+            "reducer",
+            "n_components",
+            "accuracy",
+            "fid_c",
+            "fid_r",
+            "fit_seconds",
+            "n_unconverged",
+            "max_n_iter",
+        ]
         header = format_html_join("", "<th>{}</th>", ((c,) for c in columns))
         rows = format_html_join(
             "",
@@ -182,10 +213,23 @@ class FidelitySweepAdmin(admin.ModelAdmin):
                 for row in sweep.table
             ),
         )
+        stopped = sum(int(row.get("n_unconverged") or 0) for row in sweep.table)
+        warning = (
+            format_html(
+                '<p style="color:#ba2121"><strong>{} class fit(s) stopped at max_iter before '
+                "converging</strong> (n_unconverged); their rows show an early stop, not the "
+                "method.</p>",
+                stopped,
+            )
+            if stopped
+            else ""
+        )
         return format_html(
-            "<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", header, rows
+            "{}<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", warning, header, rows
         )
 
 
 def _cell(value) -> str:
+    if value is None:
+        return "—"  # a column that sweeps stored before it existed do not have
     return f"{value:.3f}" if isinstance(value, float) else str(value)

@@ -14,6 +14,11 @@ When the sweep covers only some of the model's classes, F is restricted to those
 classes (the model is read as a classifier over them), so both sides compete over
 the same candidates; with every class covered this is the paper's protocol.
 Everything runs on precomputed activations, so the CNN runs once.
+
+Every reducer reports whether its solver converged (``converged_``) and in how
+many iterations (``n_iter_``); the table counts the fits of each row that did not,
+and the plot marks such rows, so a fidelity that reflects an early stop rather
+than the method shows as such.
 """
 
 from __future__ import annotations
@@ -44,6 +49,10 @@ _TABLE_COLUMNS = [
     "n_test_images",
     "fit_seconds",
     "eval_seconds",
+    "converged",
+    "n_unconverged",
+    "mean_n_iter",
+    "max_n_iter",
 ]
 
 
@@ -54,8 +63,11 @@ class FidelitySweep:
     Attributes
     ----------
     table : one row per (reducer, n_components) with columns reducer, n_components,
-        fid_c, fid_r, accuracy, n_test_images, fit_seconds, eval_seconds.
-    per_class : one row per (reducer, n_components, class) with fid_r and n_images.
+        fid_c, fid_r, accuracy, n_test_images, fit_seconds, eval_seconds, and the
+        convergence of the row's class reducers: converged (all of them),
+        n_unconverged (how many not), mean_n_iter and max_n_iter.
+    per_class : one row per (reducer, n_components, class) with fid_r, n_images,
+        n_iter and converged.
     model_accuracy : the model's own accuracy on the test images (over the swept classes).
     classes : the class indices swept, in column order.
     top_k, random_state, epsilon : the settings used.
@@ -91,8 +103,19 @@ class FidelitySweep:
         candidates = rows["n_components"].to_numpy()[meets]
         return int(candidates.min()) if candidates.size else None
 
+    @property
+    def unconverged(self) -> pd.DataFrame:
+        """The table's rows with at least one class reducer that stopped before converging."""
+        if "converged" not in self.table:
+            return self.table.iloc[:0]
+        return self.table[~self.table["converged"].astype(bool)]
+
     def figure(self) -> Figure:
-        """Accuracy, Fid_c and Fid_r against c', one line per reducer (the paper's Figure 3)."""
+        """Accuracy, Fid_c and Fid_r against c', one line per reducer (the paper's Figure 3).
+
+        Rows with an unconverged class reducer get a hollow marker and the figure
+        says so in its title.
+        """
         figure = Figure(figsize=(12, 3.6), layout="constrained")
         axes = figure.subplots(1, 3)
         panels = [
@@ -103,12 +126,30 @@ class FidelitySweep:
         for axis, (column, title) in zip(axes, panels, strict=True):
             for reducer, rows in self.table.groupby("reducer", sort=False):
                 rows = rows.sort_values("n_components")
-                axis.plot(rows["n_components"], rows[column], marker="o", label=str(reducer))
+                (line,) = axis.plot(
+                    rows["n_components"], rows[column], marker="o", label=str(reducer)
+                )
+                stopped = self.unconverged.index.intersection(rows.index)
+                if len(stopped):
+                    axis.scatter(
+                        rows.loc[stopped, "n_components"],
+                        rows.loc[stopped, column],
+                        s=60,
+                        facecolors="white",
+                        edgecolors=line.get_color(),
+                        zorder=3,
+                    )
             axis.set_title(title)
             axis.set_xlabel("number of concepts c'")
             axis.grid(alpha=0.3)
         axes[0].axhline(self.model_accuracy, color="grey", linestyle="--", label="CNN")
         axes[0].legend()
+        if len(self.unconverged):
+            stopped = int(self.unconverged["n_unconverged"].sum())
+            figure.suptitle(
+                f"hollow markers: {stopped} class fit(s) stopped at max_iter before converging",
+                color="firebrick",
+            )
         return figure
 
 
@@ -214,10 +255,13 @@ def fidelity_sweep(
         for k in n_components:
             approximate = np.full(test.logits.shape, np.nan, dtype=np.float32)
             fit_seconds = eval_seconds = 0.0
+            iterations, converged = [], []
             for column, g in enumerate(classes):
                 started = time.perf_counter()
                 reducer = _fit_class_reducer(name, k, random_state, device, g, train_features[g])
                 fit_seconds += time.perf_counter() - started
+                iterations.append(int(getattr(reducer, "n_iter_", 0)))
+                converged.append(bool(getattr(reducer, "converged_", True)))
                 started = time.perf_counter()
                 needed = test.needed[column]
                 if needed.size:
@@ -246,6 +290,10 @@ def fidelity_sweep(
                     "n_test_images": test.n_images,
                     "fit_seconds": fit_seconds,
                     "eval_seconds": eval_seconds,
+                    "converged": all(converged),
+                    "n_unconverged": converged.count(False),
+                    "mean_n_iter": float(np.mean(iterations)),
+                    "max_n_iter": max(iterations),
                 }
             )
             per_class.extend(
@@ -255,6 +303,8 @@ def fidelity_sweep(
                     "class_index": classes[c],
                     "fid_r": value,
                     "n_images": int((test.labels == c).sum()),
+                    "n_iter": iterations[c],
+                    "converged": converged[c],
                 }
                 for c, value in scores["fid_r_per_class"].items()
             )

@@ -129,6 +129,16 @@ def run_concept_maps(
     return reducer_concept_maps(reducer, float_tensor_view(activations)).cpu().numpy()
 
 
+def reducer_convergence(reducer: Any) -> tuple[bool, int]:
+    """Whether a fitted reducer's solver converged, and in how many iterations.
+
+    Every built-in reducer has ``converged_`` and ``n_iter_``; a reducer object
+    without them (a caller's own) counts as converged after 0 iterations, as a
+    direct method would.
+    """
+    return bool(getattr(reducer, "converged_", True)), int(getattr(reducer, "n_iter_", 0))
+
+
 def check_reducer(reducer: str) -> str:
     name = str(reducer).lower()
     if name not in Reducer.values:
@@ -200,6 +210,10 @@ def _fit(run: ExplainerRun, bank: FeatureBank, device: str, progress: Progress |
     timings["prototypes_seconds"] = time.perf_counter() - tick
     fidelity = _fidelity(explainer, test, class_index, train)
 
+    converged, n_iter = reducer_convergence(explainer.reducer_)
+    if not converged:
+        logger.warning("%s: the reducer stopped after %d iterations, unconverged", run, n_iter)
+
     relative = Path("explainers") / f"run-{run.pk}.npz"
     sha = reducer_save(explainer.reducer_, run.reducer, Path(settings.ICELAB_HOME) / relative)
     timings["total_seconds"] = time.perf_counter() - started
@@ -214,6 +228,8 @@ def _fit(run: ExplainerRun, bank: FeatureBank, device: str, progress: Progress |
             reducer_file=relative.as_posix(),
             reducer_sha256=sha,
             weights_are_estimates=bool(explainer.weights_are_estimates_),
+            converged=converged,
+            n_iter=n_iter,
             n_train_images=len(train),
             n_test_images=0 if test is None else len(test),
             finished_at=timezone.now(),

@@ -5,8 +5,9 @@
     {"stimulus_sets": [{"id", "scenario", "reducer", "seed", "draw_rule", "classes": [...], "trials": [
         {"phase", "class", "image": {"path", "sha256", "source": {"path", "sha256"}},
          "target", "target_percentile", "concept_weights": [...],
-         "candidates": [{"concept", "weight", "prototypes": [{"path", "sha256", "source"}, ...]}, ...]},
-        ...]}, ...],
+         "candidates": [{"concept", "weight", "prototypes": [{"path", "sha256", "source"}, ...]}, ...],
+         "explainer": {"run", "reducer_file", "reducer_sha256", "converged", "n_iter"}},
+        ...], "unconverged_explainer_runs": [...]}, ...],
      "classifier": {"arch", "sha256"}, "versions": {...}}
 
 with every path relative to the manifest file. The output has no timestamps besides
@@ -69,6 +70,7 @@ def stimulus_set_manifest(
     """One set's manifest entry; paths relative to ``base_dir`` (storage names when None)."""
     scenario = stimulus_set.scenario
     dataset_root = Path(scenario.dataset.path)
+    trials = list(stimulus_set.trials.order_by("position").select_related("run"))
     return {
         "id": stimulus_set.pk,
         "scenario": scenario.name,
@@ -92,10 +94,11 @@ def stimulus_set_manifest(
         "n_training": stimulus_set.n_training,
         "frozen_at": stimulus_set.frozen_at.isoformat() if stimulus_set.frozen_at else None,
         "classes": list(stimulus_set.classes),
-        "trials": [
-            _trial(t, base_dir, dataset_root)
-            for t in stimulus_set.trials.order_by("position").select_related("run")
-        ],
+        "trials": [_trial(t, base_dir, dataset_root) for t in trials],
+        # Explainers whose solver stopped at max_iter: their concepts come from an early stop.
+        "unconverged_explainer_runs": sorted(
+            {t.run_id for t in trials if t.run.converged is False}
+        ),
     }
 
 
@@ -153,6 +156,8 @@ def _trial(trial, base_dir: Path | None, dataset_root: Path) -> dict[str, Any]:
             "run": trial.run_id,
             "reducer_file": trial.run.reducer_file,
             "reducer_sha256": trial.run.reducer_sha256,
+            "converged": trial.run.converged,  # None: fitted before convergence was recorded
+            "n_iter": trial.run.n_iter,
         },
     }
 

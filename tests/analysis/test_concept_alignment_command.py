@@ -162,6 +162,40 @@ def test_it_writes_under_icelab_home_by_default(synthetic_scenario, icelab_home)
     assert (icelab_home / "alignment" / "alignment.csv").is_file()
 
 
+def test_reducers_picks_a_subset(synthetic_scenario, tmp_path):
+    out = tmp_path / "nmf-only"
+    summary = _run(
+        "--scenario",
+        str(synthetic_scenario.pk),
+        "--components",
+        "2",
+        "--classes",
+        "1",
+        "--reducers",
+        "NMF",
+        "--out",
+        str(out),
+    )
+    assert [r["reducer"] for r in summary["alignment"]] == ["nmf"]
+    assert [r["reducer"] for r in summary["stability_c10"]] == ["nmf"]
+    assert {r["reducer"] for r in _rows(out / "alignment_concepts.csv")} == {"nmf"}
+
+
+@pytest.mark.parametrize("reducers", ["ica", "nmf,ica", ""])
+def test_unknown_reducers_are_refused(db, tmp_path, reducers):
+    with pytest.raises(CommandError, match=r"--reducers=.*choose from nmf, pca, kmeans"):
+        call_command(
+            "concept_alignment",
+            "--scenario",
+            "1",
+            "--reducers",
+            reducers,
+            "--out",
+            str(tmp_path / "out"),
+        )
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("components", ["5,x", "", " , "])
 def test_components_must_be_integers(db, tmp_path, components):
     with pytest.raises(CommandError, match=r"--components=.* must be comma-separated integers"):

@@ -104,6 +104,40 @@ def test_the_concept_browser_shows_prototypes_and_weights(admin_client, scenario
     )
 
 
+def test_runs_and_sweeps_show_whether_their_fits_converged(admin_client, scenario):
+    from explainers.models import ExplainerRun, FidelitySweep
+
+    (run,) = explainer_runs_fit(
+        scenario=scenario, reducer="pca", classes=["class_00"], device="cpu"
+    )
+    stopped = ExplainerRun.objects.create(
+        scenario=scenario, class_name="class_01", reducer="nmf", converged=False, n_iter=1000
+    )
+    listing = admin_client.get(reverse("admin:explainers_explainerrun_changelist")).content.decode()
+    assert "yes, 0 it." in listing and "stopped at 1000 it." in listing
+    filtered = admin_client.get(
+        reverse("admin:explainers_explainerrun_changelist"), {"converged__exact": "0"}
+    ).content.decode()
+    assert f"/{stopped.pk}/change/" in filtered and f"/{run.pk}/change/" not in filtered
+    row = {"reducer": "nmf", "n_components": 5, "fid_c": 0.9, "fid_r": 0.1, "accuracy": 0.9}
+    sweep = FidelitySweep.objects.create(
+        scenario=scenario,
+        reducers=["nmf"],
+        n_components=[5, 10],
+        classes=["class_00"],
+        table=[
+            {**row, "converged": False, "n_unconverged": 3, "max_n_iter": 1000},
+            {**row, "n_components": 10, "converged": True, "n_unconverged": 0, "max_n_iter": 200},
+        ],
+    )
+    page = admin_client.get(
+        reverse("admin:explainers_fidelitysweep_change", args=[sweep.pk])
+    ).content.decode()
+    assert "3 class fit(s) stopped at max_iter before converging" in page
+    sweeps = admin_client.get(reverse("admin:explainers_fidelitysweep_changelist")).content.decode()
+    assert "3 fit(s) not" in sweeps
+
+
 def test_the_stimulus_set_page_links_a_preview_of_each_trial(admin_client, built_set):
     page = admin_client.get(
         reverse("admin:explainers_stimulusset_change", args=[built_set.pk])

@@ -54,6 +54,28 @@ def test_it_writes_every_set_with_the_documented_fields(built, tmp_path, checkpo
         )[:5]
 
 
+def test_it_records_each_explainers_convergence(built, tmp_path):
+    from explainers.models import ExplainerRun
+
+    nmf_set = built[0]
+    stopped = nmf_set.trials.order_by("position").first().run
+    # As a fit cut short by max_iter would have left it (the fit itself is tested elsewhere).
+    ExplainerRun.objects.filter(pk=stopped.pk).update(converged=False, n_iter=1000)
+    manifest = json.loads(manifest_export(out=tmp_path / "manifest.json").read_text())
+    nmf_entry, pca_entry = manifest["stimulus_sets"]
+    assert nmf_entry["unconverged_explainer_runs"] == [stopped.pk]
+    assert pca_entry["unconverged_explainer_runs"] == []
+    for trial in nmf_entry["trials"]:
+        run = ExplainerRun.objects.get(pk=trial["explainer"]["run"])
+        assert (trial["explainer"]["converged"], trial["explainer"]["n_iter"]) == (
+            run.converged,
+            run.n_iter,
+        )
+    assert {
+        (t["explainer"]["converged"], t["explainer"]["n_iter"]) for t in pca_entry["trials"]
+    } == {(True, 0)}
+
+
 def test_paths_are_relative_to_the_manifest_and_hashes_match(built, tmp_path):
     out = tmp_path / "deep" / "er" / "manifest.json"
     manifest = json.loads(manifest_export(out=out).read_text())

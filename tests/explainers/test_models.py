@@ -1,4 +1,5 @@
-"""Model-level invariants: frozen stimulus sets never change; one active job per piece of work."""
+"""Model-level invariants: frozen stimulus sets never change; one active job per piece of work;
+an explainer run's convergence is recorded whole."""
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -110,3 +111,24 @@ def test_a_dataset_without_train_and_test_folders_is_explained(db, tmp_path):
 def test_a_classifier_needs_weights_or_a_checkpoint(db):
     with pytest.raises(ValidationError, match="exactly one of weights"):
         Classifier(name="c", arch="resnet18").full_clean()
+
+
+@pytest.mark.parametrize(
+    ("converged", "n_iter", "allowed"),
+    [
+        (None, None, True),
+        (True, 131, True),
+        (False, 1000, True),
+        (True, None, False),
+        (None, 5, False),
+    ],
+)
+def test_a_run_records_convergence_and_iterations_together_or_not_at_all(
+    rows, converged, n_iter, allowed
+):
+    run = rows[1].run
+    if allowed:
+        ExplainerRun.objects.filter(pk=run.pk).update(converged=converged, n_iter=n_iter)
+        return
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ExplainerRun.objects.filter(pk=run.pk).update(converged=converged, n_iter=n_iter)

@@ -8,6 +8,7 @@ import pytest
 import torch
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
+from sklearn.exceptions import ConvergenceWarning
 
 from explainers.ice.reducer_files import reducer_load
 from explainers.models import ExplainerRun, RunStatus
@@ -101,6 +102,39 @@ def test_fid_r_matches_an_independent_reconstruction(nmf_run, scenario, checkpoi
     original = np.asarray(test.logits[:, 3], dtype=np.float64)
     expected = np.abs(original - approximate).sum() / (np.abs(original).sum() + 1e-8)
     assert nmf_run.fidelity["fid_r"] == pytest.approx(expected, rel=1e-3, abs=1e-5)
+
+
+def test_it_records_that_the_reducer_converged_and_in_how_many_iterations(nmf_run, scenario):
+    from explainers.ice.reducers import NMFReducer
+    from explainers.services.scenarios import scenario_class_features, scenario_feature_bank
+
+    bank = scenario_feature_bank(scenario=scenario, device="cpu")
+    train = scenario_class_features(
+        scenario=scenario, bank=bank, split="train", class_name="class_03"
+    )
+    rows = np.asarray(train.features).reshape(-1, train.features.shape[-1])
+    refit = NMFReducer(10, random_state=0, device="cpu").fit(rows)  # the run's reducer, again
+    assert nmf_run.converged is True
+    assert nmf_run.n_iter == refit.n_iter_ and 1 < nmf_run.n_iter < refit.max_iter
+    (pca,) = explainer_runs_fit(
+        scenario=scenario, reducer="pca", classes=["class_03"], seed=0, device="cpu"
+    )
+    assert (pca.converged, pca.n_iter) == (True, 0)  # exact
+
+
+def test_a_fit_stopped_by_max_iter_is_recorded_as_unconverged(scenario, monkeypatch):
+    from explainers.ice import reducers
+
+    original = reducers.make_reducer
+    monkeypatch.setattr(
+        reducers, "make_reducer", lambda *args, **kwargs: original(*args, max_iter=2, **kwargs)
+    )
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        (run,) = explainer_runs_fit(
+            scenario=scenario, reducer="nmf", classes=["class_04"], seed=0, device="cpu"
+        )
+    assert run.status == RunStatus.SUCCEEDED  # usable, but flagged
+    assert (run.converged, run.n_iter) == (False, 2)
 
 
 def test_fitting_again_reuses_the_finished_run(nmf_run, scenario, monkeypatch):

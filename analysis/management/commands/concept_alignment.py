@@ -30,6 +30,11 @@ class Command(BaseCommand):
             "--classes", type=int, default=None, help="Use only the first N classes."
         )
         parser.add_argument(
+            "--reducers",
+            default="nmf,pca,kmeans",
+            help="Comma-separated subset of nmf, pca, kmeans (default all three).",
+        )
+        parser.add_argument(
             "--out", default=None, help="Output directory (default $ICELAB_HOME/alignment)."
         )
         parser.add_argument(
@@ -40,6 +45,13 @@ class Command(BaseCommand):
         from explainers.services import default_scenario_create
 
         components = int_list_arg(options["components"], name="--components")
+        reducers = [name.strip().lower() for name in options["reducers"].split(",") if name.strip()]
+        unknown = sorted(set(reducers) - {"nmf", "pca", "kmeans"})
+        if not reducers or unknown:
+            raise CommandError(
+                f"--reducers={options['reducers']!r}: choose from nmf, pca, kmeans "
+                "(comma-separated)."
+            )
         if options["classes"] is not None and options["classes"] < 1:
             raise CommandError(
                 f"--classes={options['classes']} must be at least 1 (leave it out for every class)."
@@ -58,6 +70,7 @@ class Command(BaseCommand):
                     out,
                     n_components=components,
                     n_classes=options["classes"],
+                    reducers=reducers,
                     progress=update,
                 )
             except (ValueError, FileNotFoundError) as error:  # the core's and the dataset's errors

@@ -73,6 +73,10 @@ class ConceptReducer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     n_iter_ : int
         Iterations the solver ran (NMF and k-means: of the best run; PCA: 0 for
         the exact solver, the number of power iterations for the randomised one).
+    converged_ : bool
+        Whether the solver's stopping rule was met before ``max_iter`` (NMF and
+        k-means); always True for PCA, which is exact. Fidelity sweeps and
+        explainer runs record it, so a result from an early stop is visible.
     reconstruction_err_ : float
         Frobenius norm ``||V - inverse_transform(S)||_F`` on the training data,
         where ``S`` is what ``fit_transform`` returns.

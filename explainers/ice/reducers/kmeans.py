@@ -49,6 +49,9 @@ class KMeansReducer(ConceptReducer):
         Sum of squared distances of the training rows to their centroids.
     n_iter_ : int
         Lloyd iterations of the kept run.
+    converged_ : bool
+        Whether the kept run stopped because no label changed or the centroids
+        moved by at most ``tol``, rather than at ``max_iter``.
     reconstruction_err_ : float
         ``sqrt(inertia_)``: the Frobenius error of replacing each row by its centroid.
     n_features_in_, device_
@@ -99,9 +102,10 @@ class KMeansReducer(ConceptReducer):
             run = self._lloyd(data, squared_norms, centers, shift_tol)
             if best is None or run[2] < best[2]:
                 best = run
-        centers, labels, inertia, n_iter = best
+        centers, labels, inertia, n_iter, converged = best
         self.components_ = xp.as_tensor(centers).cpu().numpy()
         self.labels_, self.inertia_, self.n_iter_ = labels, inertia, n_iter
+        self.converged_ = converged
         self.reconstruction_err_ = math.sqrt(inertia)
         return xp.as_tensor(xp.one_hot(labels, self.n_components, data))
 
@@ -151,22 +155,23 @@ class KMeansReducer(ConceptReducer):
 
     def _lloyd(
         self, data: Array, squared_norms: Array, centers: Array, shift_tol: float
-    ) -> tuple[Array, np.ndarray, float, int]:
-        """Lloyd's iterations; returns centres, labels, inertia and iterations."""
-        previous_labels = None
+    ) -> tuple[Array, np.ndarray, float, int, bool]:
+        """Lloyd's iterations; returns centres, labels, inertia, iterations and convergence."""
+        previous_labels, converged = None, False
         for iteration in range(1, self.max_iter + 1):
             labels, distances, sums = self._assign(data, squared_norms, centers, with_sums=True)
             if previous_labels is not None and np.array_equal(labels, previous_labels):
                 # The centres already are these clusters' means: labels, distances fit them.
-                return centers, labels, float(distances.sum()), iteration
+                return centers, labels, float(distances.sum()), iteration, True
             updated = self._centroids(data, labels, distances, sums)
             shift = xp.norm(updated - centers) ** 2
             centers, previous_labels = updated, labels
             if shift <= shift_tol:
+                converged = True
                 break
         # Labels and inertia consistent with the final centres.
         labels, distances = self._nearest(data, squared_norms, centers)
-        return centers, labels, float(distances.sum()), iteration
+        return centers, labels, float(distances.sum()), iteration, converged
 
     def _assign(
         self, data: Array, squared_norms: Array, centers: Array, *, with_sums: bool

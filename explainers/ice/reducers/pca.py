@@ -55,6 +55,10 @@ class PCAReducer(ConceptReducer):
         All float64 when fitted on float64 data, else float32.
     n_iter_ : int
         0 for the covariance solver, ``n_power_iter`` for the randomised one.
+    converged_ : bool
+        Always True: both solvers are direct (a fixed number of steps), so there
+        is no stopping rule to fall short of; the attribute is there so every
+        reducer reports convergence alike.
     reconstruction_err_ : float
         ``||V - S·P - mean_||_F`` on the training data.
     n_features_in_, device_
@@ -114,6 +118,7 @@ class PCAReducer(ConceptReducer):
                 n_iter=self.n_power_iter,
             )
             self.n_iter_ = self.n_power_iter
+        self.converged_ = True
         components = _flip_signs(_pad_rows(components, self.n_components))
         singular_values = _pad_rows(singular_values, self.n_components)
         self._store(mean, components, singular_values, centred_ss, n, numpy_dtype(X.dtype))

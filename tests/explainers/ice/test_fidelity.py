@@ -268,6 +268,41 @@ def test_sweep_table_progress_and_figure(tiny_features):
     figure.savefig(io.BytesIO(), format="png")
 
 
+def test_sweep_records_convergence_and_marks_unconverged_rows(tiny_features, monkeypatch):
+    from sklearn.exceptions import ConvergenceWarning
+
+    from explainers.ice import reducers
+
+    extractor, train, test = tiny_features
+    settings = {"reducers": ["nmf", "pca"], "n_components": [2], "device": "cpu"}
+    converged = fidelity_sweep(extractor.head, train, test, **settings)
+    assert converged.table["converged"].tolist() == [True, True]
+    assert converged.table["n_unconverged"].tolist() == [0, 0]
+    assert converged.unconverged.empty
+    by_reducer = converged.per_class.groupby("reducer")["n_iter"]
+    assert by_reducer.min()["nmf"] >= 1 and by_reducer.max()["pca"] == 0  # PCA is exact
+    assert converged.figure()._suptitle is None
+
+    original = reducers.make_reducer
+    monkeypatch.setattr(
+        reducers,
+        "make_reducer",
+        lambda name, *a, **k: original(name, *a, **({"max_iter": 1} if name == "nmf" else {}), **k),
+    )
+    with pytest.warns(ConvergenceWarning):
+        stopped = fidelity_sweep(extractor.head, train, test, **settings)
+    nmf, pca = stopped.table.to_dict(orient="records")
+    assert (nmf["converged"], nmf["n_unconverged"], nmf["max_n_iter"]) == (False, 4, 1)
+    assert (pca["converged"], pca["n_unconverged"]) == (True, 0)
+    assert stopped.unconverged["reducer"].tolist() == ["nmf"]
+    nmf_fits = stopped.per_class[stopped.per_class["reducer"] == "nmf"]
+    assert not nmf_fits["converged"].any() and (nmf_fits["n_iter"] == 1).all()
+    figure = stopped.figure()
+    assert "4 class fit(s) stopped at max_iter" in figure._suptitle.get_text()
+    # One hollow marker per panel, on the NMF point.
+    assert [len(axis.collections) for axis in figure.axes] == [1, 1, 1]
+
+
 def test_smallest_n_components_meets_the_targets():
     table = pd.DataFrame(
         {

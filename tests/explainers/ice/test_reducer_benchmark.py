@@ -31,6 +31,13 @@ def test_quick_run_prints_one_json_object_and_writes_it(benchmark, tmp_path, cap
         assert result[name]["time_ratio_ours_over_sklearn"] > 0
         assert 0 < result[name]["ours"]["rel_error"] < 1
     assert result["nmf"]["transform"]["speedup_sklearn_over_ours"] > 0
+    # The converged reference and our default fit's distance from it.
+    nmf = result["nmf"]
+    assert nmf["ours"]["converged"] is True
+    assert nmf["sklearn_converged"]["params"] == {"tol": 1e-6, "max_iter": 5000}
+    assert nmf["sklearn_converged"]["rel_error"] <= nmf["sklearn"]["rel_error"] * (1 + 1e-6)
+    assert nmf["ours_fast"]["params"] == {"tol": 1e-4}
+    assert set(nmf["to_converged_error"]) >= {"reached", "target_rel_error"}
     # Both solve the same NNLS problem with the same components.
     assert (
         result["nmf"]["transform"]["ours_rel_error"]
