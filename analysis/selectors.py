@@ -24,6 +24,7 @@ from django.db.models import Count, F, Q
 from analysis.stats import CONCEPTS, DESCRIPTIONS, PARTICIPANTS, QUESTIONNAIRE, RESPONSES
 from analysis.stats.pseudonyms import pseudonym
 from explainers.selectors import stimulus_set_concepts
+from jobs.models import Job
 from studies.models import (
     Description,
     Event,
@@ -303,3 +304,10 @@ def study_reports(*, study: Study) -> list[dict[str, Any]]:
         }
         reports.append(summary)
     return reports
+
+
+def study_report_jobs(*, study: Study, limit: int = 20) -> list[Job]:
+    """The study's latest report jobs, newest first (their status, progress and notes)."""
+    from .job_kinds import STUDY_REPORT
+
+    return list(Job.objects.filter(kind=STUDY_REPORT, params__study=study.pk)[:limit])

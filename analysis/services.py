@@ -27,6 +27,7 @@ from django.core.files.storage import default_storage
 
 from analysis.stats import ReportSettings, ScoringRules, build_report, write_report
 from icelab.errors import ServiceError
+from jobs.models import Job
 from studies.models import Study
 
 from .selectors import study_frames, study_progress
@@ -177,3 +178,17 @@ def _scaled(progress: Progress | None, start: float, end: float) -> Progress | N
 def _report(progress: Progress | None, fraction: float, step: str) -> None:
     if progress is not None:
         progress(fraction, step)
+
+
+def study_report_submit(*, study: Study) -> Job:
+    """Queue the ``study_report`` job for ``study`` (the same request while one is queued or
+    running returns that job). Refused at once for a study nobody has taken part in."""
+    from jobs.services import job_submit
+
+    from .job_kinds import STUDY_REPORT
+
+    if not study_progress(study=study)["total"]:
+        raise ServiceError(
+            f"study {study.slug!r} has no participants yet, so there is nothing to report."
+        )
+    return job_submit(kind=STUDY_REPORT, params={"study": study.pk})
