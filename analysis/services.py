@@ -69,6 +69,9 @@ def study_report_build(
     far. A study nobody has taken part in is refused with a ServiceError (there is nothing
     to analyse); every other problem with the data becomes a note of the report.
     """
+    study.refresh_from_db(
+        fields=["status"]
+    )  # live or closed as of now, not as of the caller's copy
     counts = study_progress(study=study)
     if study.status == Study.Status.DRAFT or not counts["total"]:
         raise ServiceError(
