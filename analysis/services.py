@@ -126,7 +126,7 @@ def report_settings(*, study: Study) -> ReportSettings:
         bonus_threshold=float(bonus) if bonus is not None else ScoringRules().bonus_threshold,
     )
     return ReportSettings(
-        title=f"{study.title} — report",
+        title=f"Report: {study.title}",
         study=study.slug,
         rules=rules,
         word_vectors=settings.ICELAB_WORD_VECTORS,
