@@ -125,12 +125,18 @@ def report_settings(*, study: Study) -> ReportSettings:
         exclusion_threshold=float(study.exclusion_threshold),
         bonus_threshold=float(bonus) if bonus is not None else ScoringRules().bonus_threshold,
     )
+    key = settings.ICELAB_PSEUDONYM_KEY
+    if len(str(key).encode()) < 16:
+        raise ServiceError(
+            "ICELAB_PSEUDONYM_KEY is shorter than 16 bytes, too short to hide participant IDs; "
+            "set a long random secret (python -c 'import secrets; print(secrets.token_hex(32))')."
+        )
     return ReportSettings(
         title=f"Report: {study.title}",
         study=study.slug,
         rules=rules,
         word_vectors=settings.ICELAB_WORD_VECTORS,
-        pseudonym_key=settings.ICELAB_PSEUDONYM_KEY,
+        pseudonym_key=key,
     )
 
 

@@ -141,3 +141,10 @@ def test_stored_reports_are_listed_newest_first_with_urls(taken_study, media_roo
     listed = study_reports(study=taken_study)
     assert [report["run_id"] for report in listed] == [second.run_id]
     assert listed[0]["urls"]["report.html"] == f"/media/{second.files['report.html']}"
+
+
+def test_a_short_pseudonym_key_is_refused_naming_the_setting(taken_study, media_root, settings):
+    settings.ICELAB_PSEUDONYM_KEY = "short"
+    with pytest.raises(ValidationError, match="ICELAB_PSEUDONYM_KEY is shorter than 16 bytes"):
+        study_report_build(study=taken_study)
+    assert not default_storage.exists("reports/taken")
