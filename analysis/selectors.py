@@ -69,7 +69,7 @@ def participant_pseudonym(*, participant: Participant) -> str:
 
 
 def study_frames(*, study: Study) -> StudyFrames:
-    """All five frames of ``study`` (six queries in all, for any number of participants)."""
+    """All five frames of ``study`` (eight queries in all, for any number of participants)."""
     concepts = study_concepts(study=study)
     return StudyFrames(
         responses=study_responses(study=study, concepts=concepts),
