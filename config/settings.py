@@ -25,6 +25,12 @@ ICELAB_LOADER_WORKERS = envint("ICELAB_LOADER_WORKERS", "2")
 # coarse 25-d GloVe subset shipped in analysis/stats/data/), a GloVe/word2vec/.kv file path, a
 # gensim-data name, or "none". Unreadable vectors are reported in the report, not at start-up.
 ICELAB_WORD_VECTORS = envstr("ICELAB_WORD_VECTORS", "bundled")
+# The HMAC key that pseudonymises participant IDs in exported reports (analysis.stats.pseudonym).
+# Not SECRET_KEY: rotating that must not change every pseudonym. ICELAB_PSEUDONYM_KEY (or
+# ICELAB_PSEUDONYM_KEY_FILE); without either, generated once and kept in ICELAB_HOME (0600).
+ICELAB_PSEUDONYM_KEY = envsecret("ICELAB_PSEUDONYM_KEY") or kept_secret(
+    ICELAB_HOME / "pseudonym_key"
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -122,3 +122,14 @@ def trial_target_concept(*, trial: Trial) -> Concept:
 def ready_stimulus_sets() -> QuerySet[StimulusSet]:
     """Sets that are built (ready, frozen or not): what a study's groups may use."""
     return StimulusSet.objects.filter(status=StimulusSet.Status.READY).select_related("scenario")
+
+
+def stimulus_set_concepts(*, stimulus_set_ids: list[int]) -> QuerySet[Concept]:
+    """Every concept of the explainers that the trials of these stimulus sets draw on, with its
+    run (scenario, reducer, class) and its best-matching object part; one query."""
+    runs = Trial.objects.filter(stimulus_set_id__in=stimulus_set_ids).values("run_id")
+    return (
+        Concept.objects.filter(run_id__in=runs)
+        .select_related("run__scenario")
+        .order_by("run_id", "index")
+    )

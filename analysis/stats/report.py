@@ -383,7 +383,13 @@ def _measures(
     similarity without vectors: the vectors' note already says why).
     """
     candidates = {ACCURACY: "Accuracy", SIMILARITY: "Description similarity"}
-    candidates.update({QUESTION_PREFIX + str(i): str(i)[:1].upper() + str(i)[1:] for i in items})
+    for item in items:
+        label = str(item)[:1].upper() + str(item)[1:]
+        # Table 1 keys its columns by label: an item named like a measure (the explanation
+        # satisfaction scale has an "accuracy" item) must not take the measure's column.
+        if label in candidates.values():
+            label = f"{label} (questionnaire)"
+        candidates[QUESTION_PREFIX + str(item)] = label
     kept = scores[~scores["excluded"]]
     if len(kept) == 0:
         return {ACCURACY: "Accuracy"}

@@ -13,6 +13,7 @@ import pandas as pd
 # Figures are built with matplotlib's object API (never pyplot), so no GUI backend is
 # involved and a notebook's own backend is left alone; savefig renders with Agg.
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .frames import REDUCER, SCENARIO
 from .report import ACCURACY, Report
@@ -28,11 +29,13 @@ h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.25rem;margin-top:2rem;
 border-bottom:1px solid #d0d7de;padding-bottom:.2rem}h3{font-size:1.05rem}
 .meta{color:#57606a}table{border-collapse:collapse;margin:.6rem 0;font-size:.86rem}
 th,td{border:1px solid #d0d7de;padding:.25rem .5rem;text-align:right;vertical-align:top}
-th{background:#f6f8fa}td.l,th.l{text-align:left}.notes{background:#fff8c5;
+th{background:#f6f8fa}td.l,th.l{text-align:left}td:not(.l){white-space:nowrap}.notes{background:#fff8c5;
 border:1px solid #d4a72c;padding:.5rem 1rem;border-radius:6px}
 .notes li{margin:.2rem 0}img{max-width:100%;height:auto}figure{margin:1rem 0}
 figcaption{color:#57606a;font-size:.85rem}.methods p{max-width:60rem}
-@media print{body{margin:0;max-width:none}h2{break-after:avoid}figure,table{break-inside:avoid}}
+.wide{overflow-x:auto;max-width:100%}.wide table{margin:0}.wide{margin:.6rem 0}
+@media print{body{margin:0;max-width:none}h2{break-after:avoid}figure,table{break-inside:avoid}
+.wide{overflow:visible}}
 """
 
 
@@ -117,9 +120,10 @@ def _table1(report: Report) -> str:
         rows = rows.drop(columns="section")
         if section != "mean ± sd":
             rows = rows.drop(columns="n")
+        labels = 2
         if section == "ANOVA p":
-            rows = rows.drop(columns="row")
-        parts.append(f"<h3>{html.escape(section)}</h3>" + _html_table(rows, left=2))
+            rows, labels = rows.drop(columns="row"), 1  # only the scenario labels the row
+        parts.append(f"<h3>{html.escape(section)}</h3>" + _html_table(rows, left=labels))
     return "".join(parts)
 
 
@@ -205,7 +209,11 @@ def _html_table(frame: pd.DataFrame, *, left: int = 1) -> str:
             for i, (c, v) in enumerate(zip(columns, row, strict=True))
         )
         body.append(f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    # A wide table scrolls sideways in its own box, so the page itself never does (phones).
+    return (
+        f'<div class="wide"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def _cell(column: str, value: object) -> str:
@@ -328,6 +336,7 @@ def _positions(report: Report) -> Figure | None:
             )
         ax.set_title(str(scenario), fontsize=9)
         ax.set_xlabel("test trial", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are whole numbers
         ax.set_ylim(0, 1)
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=7)
@@ -395,6 +404,7 @@ def _times(report: Report) -> Figure | None:
             )
         ax.set_title(str(scenario), fontsize=9)
         ax.set_xlabel("test trial", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=7)
     axes[0].set_ylabel("median time (s)", fontsize=8)

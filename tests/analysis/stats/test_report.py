@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from analysis.stats.pseudonyms import pseudonym
 from analysis.stats.report import ReportSettings, build_report, write_report
 from analysis.stats.simulated_study import simulated_study
 
@@ -133,3 +134,24 @@ def test_a_study_without_any_response_still_gives_every_file(tmp_path: Path):
     )
     assert "There are no participants: every table is empty." in report.notes
     assert set(write_report(report, tmp_path)) == FILES
+
+
+def test_a_questionnaire_item_named_like_a_measure_gets_its_own_column(study):
+    # The explanation-satisfaction scale has an "accuracy" item; it must not replace the
+    # accuracy measure in Table 1 (whose columns are keyed by label).
+    questionnaire = study.questionnaire.replace({"item": {"confidence": "accuracy"}})
+    report = report_of(study, questionnaire=questionnaire)
+    layout = report.table1.layout()
+    assert {"Accuracy", "Accuracy (questionnaire)"} <= set(layout.columns)
+    means = layout[layout["section"] == layout["section"].iloc[0]]
+    kept = report.participants.loc[~report.participants["excluded"]]
+    raw = study.participants.assign(
+        pseudonym=[pseudonym(p, KEY) for p in study.participants["participant"]]
+    )
+    item = questionnaire[questionnaire["item"] == "accuracy"].set_index("participant")["value"]
+    for _, row in means.iterrows():
+        reducer = next(r for r in kept["reducer"].unique() if report.table1.label(r) == row["row"])
+        group = kept[(kept["scenario"] == row["scenario"]) & (kept["reducer"] == reducer)]
+        assert row["Accuracy"].startswith(f"{group['accuracy'].mean():.2f} ±")
+        people = raw.loc[raw["pseudonym"].isin(group["participant"]), "participant"]
+        assert row["Accuracy (questionnaire)"].startswith(f"{item.loc[people].mean():.2f} ±")
