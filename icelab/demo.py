@@ -77,8 +77,19 @@ def run_demo(
     summary["manifest"] = str(manifest_export(out=out / "manifest.json", stimulus_sets=sets))
     say("5/6 the study: one group per stimulus set, simulated participants through its pages")
     summary.update(demo_study(sets, base_url=base_url))
+    say("6/6 the study's report: Table 1, tests, plots, exports")
+    summary["report_dir"] = demo_report(summary["study"], out / "report")
     summary["seconds"] = round(time.perf_counter() - started, 1)
     return summary
+
+
+def demo_report(slug: str, out: Path) -> str:
+    """The demo study's report, written to ``out`` (and stored for the admin's download page)."""
+    from analysis.services import study_report_build
+    from studies.selectors import study_by_slug
+
+    report = study_report_build(study=study_by_slug(slug=slug), out_dir=out)
+    return str(report.local_dir)
 
 
 def demo_study(stimulus_sets: list, *, base_url: str) -> dict[str, Any]:

@@ -15,7 +15,6 @@ def test_the_demo_runs_end_to_end_and_prints_one_json_object(tmp_path):
     env = {
         "PATH": "/usr/bin:/bin",
         "ICELAB_HOME": str(tmp_path),
-        "DJANGO_DEBUG": "1",
         "HOME": str(tmp_path),
     }
     result = subprocess.run(
@@ -39,3 +38,7 @@ def test_the_demo_runs_end_to_end_and_prints_one_json_object(tmp_path):
     assert all(s["trials"] == 20 for s in summary["stimulus_sets"])
     manifest = json.loads(Path(summary["manifest"]).read_text())
     assert len(manifest["stimulus_sets"]) == 3
+    assert summary["study"] == "demo" and summary["participant_url"].endswith("/s/demo/")
+    assert "/admin/" in summary["admin_url"]
+    assert Path(summary["report_dir"], "table1.md").exists()
+    assert "Admin login: user admin, password" in result.stderr

@@ -21,3 +21,12 @@ def test_running_it_again_adds_nobody(stimulus_sets, monkeypatch):
     count = Participant.objects.count()
     assert demo.demo_study(stimulus_sets, base_url="") == first
     assert Participant.objects.count() == count
+
+
+def test_the_demo_writes_the_studys_report(stimulus_sets, monkeypatch, tmp_path):
+    monkeypatch.setattr(demo, "DEMO_PARTICIPANTS_PER_GROUP", 2)
+    slug = demo.demo_study(stimulus_sets, base_url="")["study"]
+    report_dir = demo.demo_report(slug, tmp_path / "report")
+    written = {p.name for p in (tmp_path / "report").iterdir()}
+    assert report_dir == str(tmp_path / "report")
+    assert {"responses.csv", "participants.csv", "table1.md", "report.html"} <= written
