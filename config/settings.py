@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -116,6 +117,9 @@ try:  # WhiteNoise warns about a missing STATIC_ROOT before the first collectsta
 except OSError:  # a read-only image with no collected files: finders serve them
     pass
 _STATIC_MANIFEST = STATIC_ROOT / "staticfiles.json"
+# `collectstatic` itself must use the hashing storage, or the first run (no manifest yet)
+# would copy plain names and never write the manifest that switches every later process to it.
+_COLLECTING_STATIC = sys.argv[1:2] == ["collectstatic"]
 # Media: generated files people download (stimuli, plots, reports, manifests) go through
 # Django's storage API and are served by icelab.media (see docs/storage.md).
 MEDIA_URL = "media/"
@@ -125,7 +129,7 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
-            if _STATIC_MANIFEST.is_file()
+            if _STATIC_MANIFEST.is_file() or _COLLECTING_STATIC
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },
