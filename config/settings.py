@@ -106,8 +106,8 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-# Static files: WhiteNoise serves them in every mode. After `collectstatic` (the demo runs
-# it; a deployment runs it at build time) names carry content hashes and are cached for a
+# Static files: WhiteNoise serves them in every mode. After `collectstatic` (the compose
+# stack runs it at every start) names carry content hashes and are cached for a
 # year; before it, files are served from the apps under their plain names.
 STATIC_URL = "static/"
 STATIC_ROOT = ICELAB_HOME / "static"
