@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -89,6 +90,16 @@ DATABASES = {
         conn_max_age=envint("DATABASE_CONN_MAX_AGE", "0"),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Concurrent requests on SQLite: a transaction that starts reading and then writes
+    # cannot wait for another writer (SQLite answers "database is locked" at once, without
+    # the busy timeout), so every transaction takes the write lock when it begins, and waits
+    # up to 20 s for it. WAL lets pages be read while one request writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        transaction_mode="IMMEDIATE",
+        timeout=20,
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -101,8 +112,8 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-# Static files: WhiteNoise serves them in every mode. After `collectstatic` (the demo runs
-# it; a deployment runs it at build time) names carry content hashes and are cached for a
+# Static files: WhiteNoise serves them in every mode. After `collectstatic` (the compose
+# stack runs it at every start) names carry content hashes and are cached for a
 # year; before it, files are served from the apps under their plain names.
 STATIC_URL = "static/"
 STATIC_ROOT = ICELAB_HOME / "static"
@@ -112,6 +123,9 @@ try:  # WhiteNoise warns about a missing STATIC_ROOT before the first collectsta
 except OSError:  # a read-only image with no collected files: finders serve them
     pass
 _STATIC_MANIFEST = STATIC_ROOT / "staticfiles.json"
+# `collectstatic` itself must use the hashing storage, or the first run (no manifest yet)
+# would copy plain names and never write the manifest that switches every later process to it.
+_COLLECTING_STATIC = sys.argv[1:2] == ["collectstatic"]
 # Media: generated files people download (stimuli, plots, reports, manifests) go through
 # Django's storage API and are served by icelab.media (see docs/storage.md).
 MEDIA_URL = "media/"
@@ -121,7 +135,7 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
-            if _STATIC_MANIFEST.is_file()
+            if _STATIC_MANIFEST.is_file() or _COLLECTING_STATIC
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },

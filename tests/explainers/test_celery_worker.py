@@ -20,8 +20,11 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from config import deploy
+
 ROOT = Path(__file__).resolve().parents[2]
-BROKER = "redis://127.0.0.1:6379/15"
+# A Redis database of its own (ICELAB_TEST_CELERY_BROKER on a machine shared with other runs).
+BROKER = os.environ.get("ICELAB_TEST_CELERY_BROKER", "redis://127.0.0.1:6379/15")
 
 SUBMIT_AND_WAIT = """
 import json, sys, time
@@ -100,26 +103,12 @@ def worker(tmp_path_factory):
     }
     log_path = folder / "worker.log"
     log = open(log_path, "w")  # noqa: SIM115  (closed at teardown)
+    node = f"icelab-test-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
+    # docker-compose.yml's worker command (config/deploy.py), on both queues, in one process.
+    command = deploy.with_option(deploy.WORKER, "queues", "gpu,celery")
+    command += ["-P", "solo", "--without-heartbeat", "--without-mingle", "--without-gossip"]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            "gpu,celery",
-            "-P",
-            "solo",
-            "--without-heartbeat",
-            "--without-mingle",
-            "--without-gossip",
-            "-l",
-            "info",
-            "-n",
-            f"icelab-test-{uuid.uuid4().hex[:6]}@%h",
-        ],
+        deploy.local(command) + ["-n", node],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -127,7 +116,7 @@ def worker(tmp_path_factory):
     )
     try:
         subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            deploy.local(deploy.MIGRATE) + ["-v", "0"],
             cwd=ROOT,
             env=env,
             check=True,
@@ -138,7 +127,7 @@ def worker(tmp_path_factory):
             f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nimport django\ndjango.setup()\n"
             + SUBMIT_AND_WAIT
         )
-        yield {"env": env, "process": process, "script": script, "log": log_path}
+        yield {"env": env, "process": process, "script": script, "log": log_path, "node": node}
     finally:
         process.terminate()
         try:
@@ -168,6 +157,30 @@ def test_a_worker_on_redis_runs_a_job_submitted_elsewhere(worker):
     assert (
         job["result"]["pid"] == worker["process"].pid
     )  # run by the worker process, not the submitter
+
+
+def test_it_answers_the_compose_health_check(worker):
+    """docker-compose.yml's worker health check: a ping to this worker's node only."""
+    _submit_and_wait(worker, "ping", uuid.uuid4().hex)  # the worker is up and consuming
+    done = subprocess.run(
+        deploy.local(deploy.WORKER_PING) + ["-d", worker["node"]],
+        cwd=ROOT,
+        env=worker["env"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, (done.stdout, done.stderr[-2000:])
+    assert "pong" in done.stdout and worker["node"] in done.stdout
+    missing = subprocess.run(
+        deploy.local(deploy.WORKER_PING) + ["--timeout=2", "-d", "celery@no-such-node"],
+        cwd=ROOT,
+        env=worker["env"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode != 0  # a worker that does not answer fails the check
 
 
 @pytest.mark.slow  # ~10-20 s: the worker and the submitter each import torch and load the classifier
