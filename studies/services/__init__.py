@@ -7,12 +7,14 @@
 - :mod:`.answers`: one POST answers the current page, once; completion and codes
 - :mod:`.bots`: simulated participants walking the real pages
 - :mod:`.bonus_payments`: the bonus ledger (pay each bonus once, through the platform clients)
+- :mod:`.erasure`: deleting one participant's data on request
 """
 
 from .answers import Outcome, page_shown, page_submit, training_revisit
 from .arrivals import Arrival, arrival_from_params
 from .assignment import group_fill, participant_assign_group
 from .bots import participants_simulate
+from .erasure import ParticipantNotFound, participant_delete
 from .participants import (
     AlreadyTookPart,
     StudyNotOpen,
@@ -26,6 +28,7 @@ __all__ = [
     "AlreadyTookPart",
     "Arrival",
     "Outcome",
+    "ParticipantNotFound",
     "StudyNotOpen",
     "arrival_from_params",
     "group_add",
@@ -33,6 +36,7 @@ __all__ = [
     "page_shown",
     "page_submit",
     "participant_assign_group",
+    "participant_delete",
     "participant_enter",
     "participant_set_status",
     "participants_expire",
