@@ -191,13 +191,16 @@ CACHES = {
 # Content security policy (django-csp) for every page: our own scripts only, no plugins,
 # no framing. Inline style attributes are allowed (the admin and the progress bar use
 # them); inline scripts are not. Study pages widen frame-ancestors to MTurk only.
+# A remote media storage (S3 and the like, docs/storage.md) serves stimuli from its own
+# origin: list it in ICELAB_CSP_MEDIA_ORIGINS (https://bucket.s3.amazonaws.com).
+ICELAB_CSP_MEDIA_ORIGINS = envlist("ICELAB_CSP_MEDIA_ORIGINS", "")
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "frame-ancestors": ["'none'"],
         "script-src": ["'self'"],
         "style-src": ["'self'", "'unsafe-inline'"],
-        "img-src": ["'self'", "data:"],
+        "img-src": ["'self'", "data:", *ICELAB_CSP_MEDIA_ORIGINS],
         "object-src": ["'none'"],
         "base-uri": ["'none'"],
         "form-action": ["'self'"],
