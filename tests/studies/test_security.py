@@ -77,6 +77,7 @@ def test_study_pages_may_be_framed_by_mturk_only(study, walker):
         policy = directives(response["Content-Security-Policy"])
         assert policy["frame-ancestors"] == "https://www.mturk.com https://workersandbox.mturk.com"
         assert policy["script-src"] == "'self'" and policy["object-src"] == "'none'"
+        assert "https://www.mturk.com" in policy["form-action"]  # the completion form posts there
         assert "X-Frame-Options" not in response
         assert response["Referrer-Policy"] == "same-origin"
         assert response["Cache-Control"] == "no-store"
