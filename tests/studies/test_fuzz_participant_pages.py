@@ -145,7 +145,9 @@ def test_page_posts_with_any_fields(entered, form, keep_token, keep_page):
 
 @FUZZ
 @given(
-    token=st.one_of(st.text(min_size=1, max_size=80), st.sampled_from(["x" * 64, "%00", ".."])),
+    token=st.one_of(
+        st.text(min_size=1, max_size=80), st.sampled_from(["x" * 64, "%00", "..", "a\x00b"])
+    ),
     number=st.integers(min_value=0, max_value=2**70),
     page=st.one_of(st.integers(min_value=-5, max_value=10**12).map(str), values),
 )
