@@ -189,6 +189,9 @@ def one_database(args: argparse.Namespace, database: str) -> None:
         "CELERY_BROKER_URL": "",
         "WEB_CONCURRENCY": str(args.workers),
         "OMP_NUM_THREADS": "1",
+        # Every simulated participant comes from 127.0.0.1: the per-address entry limit,
+        # meant for strangers on the internet, would otherwise cap the run.
+        "ICELAB_RATE_STUDY_ENTRY": "1000000/h",
     }
     env.pop("DATABASE_URL_FILE", None)
     os.environ.update(env)

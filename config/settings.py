@@ -20,6 +20,34 @@ ICELAB_HOME = Path(envstr("ICELAB_HOME", str(BASE_DIR / "var"))).resolve()
 # kept in ICELAB_HOME (mode 0600), so every command works on a fresh machine with no setup.
 SECRET_KEY = envsecret("DJANGO_SECRET_KEY") or kept_secret(ICELAB_HOME / "secret_key")
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+
+# HTTPS (docs/security.md). One switch for a deployment served over TLS: it turns on the
+# redirect to https, secure cookies and HSTS; each can still be set on its own. Off by
+# default so that `make demo` and the tests keep working on http://127.0.0.1:8000.
+ICELAB_HTTPS = envbool("ICELAB_HTTPS", "false")
+_HTTPS = "true" if ICELAB_HTTPS else "false"
+SECURE_SSL_REDIRECT = envbool("DJANGO_SECURE_SSL_REDIRECT", _HTTPS)
+# Probes of a load balancer or orchestrator often speak plain http inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
+SESSION_COOKIE_SECURE = envbool("DJANGO_SESSION_COOKIE_SECURE", _HTTPS)
+CSRF_COOKIE_SECURE = envbool("DJANGO_CSRF_COOKIE_SECURE", _HTTPS)
+SECURE_HSTS_SECONDS = envint("DJANGO_SECURE_HSTS_SECONDS", "31536000" if ICELAB_HTTPS else "0")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", _HTTPS)
+SECURE_HSTS_PRELOAD = envbool("DJANGO_SECURE_HSTS_PRELOAD", _HTTPS)
+# Behind a TLS-terminating proxy Django sees http; name the header the proxy sets
+# (X-Forwarded-Proto) so that request.is_secure() is right. Only when the proxy always
+# sets (or strips) that header: otherwise a client could claim https itself.
+_PROXY_SSL_HEADER = envstr("DJANGO_SECURE_PROXY_SSL_HEADER", "")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https") if _PROXY_SSL_HEADER else None
+)
+# Origins (scheme://host[:port]) whose form posts the admin accepts besides its own host.
+CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+# Nothing may frame a page, except the study pages, which MTurk frames (studies/security.py).
+X_FRAME_OPTIONS = "DENY"
+# Proxies in front of the site that append to X-Forwarded-For (0: clients connect directly).
+# Rate limits key on the client address, so behind a proxy this must be right.
+ICELAB_TRUSTED_PROXIES = envint("ICELAB_TRUSTED_PROXIES", "0")
 # DataLoader worker processes that decode images for feature extraction (0 = in-process).
 ICELAB_LOADER_WORKERS = envint("ICELAB_LOADER_WORKERS", "2")
 # Word vectors for description similarity (analysis.stats.load_word_vectors): "bundled" (the
@@ -46,6 +74,8 @@ INSTALLED_APPS = [
     "explainers",
     "studies",
     "analysis",
+    "csp",
+    "django_ratelimit",
 ]
 
 MIDDLEWARE = [
@@ -58,6 +88,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Turns django-ratelimit's refusal into RATELIMIT_VIEW's 429 page.
+    "django_ratelimit.middleware.RatelimitMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -166,6 +199,46 @@ PROLIFIC_API_TOKEN = envstr("PROLIFIC_API_TOKEN", "")
 # The public https:// address participants reach ICE Lab at (MTurk HITs link to
 # <ICELAB_PUBLIC_URL>/s/<slug>/). Empty: HITs cannot be made until it is set.
 ICELAB_PUBLIC_URL = envstr("ICELAB_PUBLIC_URL", "")
+
+# Cache: rate-limit counters. Local memory (the default) counts per process; a deployment
+# with several web processes sets CACHE_URL (redis://host:6379/1) so they share one count.
+_CACHE_URL = envsecret("CACHE_URL")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _CACHE_URL}
+        if _CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# Content security policy (django-csp) for every page: our own scripts only, no plugins,
+# no framing. Inline style attributes are allowed (the admin and the progress bar use
+# them); inline scripts are not. Study pages widen frame-ancestors to MTurk only.
+# A remote media storage (S3 and the like, docs/storage.md) serves stimuli from its own
+# origin: list it in ICELAB_CSP_MEDIA_ORIGINS (https://bucket.s3.amazonaws.com).
+ICELAB_CSP_MEDIA_ORIGINS = envlist("ICELAB_CSP_MEDIA_ORIGINS", "")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", *ICELAB_CSP_MEDIA_ORIGINS],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+
+# Rate limits (django-ratelimit), per client address; "<count>/<s|m|h|d>". Entering a study
+# is generous: a whole classroom may share one NAT address. Admin logins: failed attempts.
+ICELAB_RATE_STUDY_ENTRY = envstr("ICELAB_RATE_STUDY_ENTRY", "1000/h")
+ICELAB_RATE_ADMIN_LOGIN = envstr("ICELAB_RATE_ADMIN_LOGIN", "10/15m")
+RATELIMIT_VIEW = "icelab.ratelimits.too_many_requests"
+RATELIMIT_IP_META_KEY = "icelab.ratelimits.client_ip"
+# django-ratelimit knows neither Django's own Redis cache (atomic incr: fine) nor a local
+# memory cache on purpose; icelab.checks warns under --deploy when counts are per process.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 LOGGING = {
     "version": 1,

@@ -6,7 +6,8 @@ no cookies, so neither Django's session nor its cookie-based CSRF check can be u
 - identity: an unguessable per-participant token in the URL;
 - CSRF: a per-participant form token in every form, checked in constant time, plus an
   Origin check (a cross-site form post carries the attacker's Origin);
-- framing: only the MTurk worker sites may frame the pages (CSP ``frame-ancestors``).
+- framing: only the MTurk worker sites may frame the pages (CSP ``frame-ancestors``,
+  through django-csp's per-view replacement of the site-wide policy in settings).
   X-Frame-Options cannot express that list, so it is switched off per view
   (``xframe_options_exempt``) and the CSP header does the job for every modern browser.
 """
@@ -18,14 +19,16 @@ import hmac
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from csp.decorators import csp_replace
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 
 FRAME_ANCESTORS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
-CONTENT_SECURITY_POLICY = (
-    f"frame-ancestors {' '.join(FRAME_ANCESTORS)}; base-uri 'none'; object-src 'none'"
-)
+# Where a study page's forms may go, redirects after a post included (Chrome checks them):
+# our pages, MTurk's externalSubmit, Prolific's completion page.
+FORM_ACTIONS = ("'self'", *FRAME_ANCESTORS, "https://app.prolific.com")
+STUDY_PAGE_POLICY = {"frame-ancestors": list(FRAME_ANCESTORS), "form-action": list(FORM_ACTIONS)}
 
 
 def study_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -38,7 +41,6 @@ def study_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     @functools.wraps(view)
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         response = view(request, *args, **kwargs)
-        response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         # The back button must ask the server again, which then shows the current page.
         response["Cache-Control"] = "no-store"
         # The URL holds the participant's token: never send it to another site.
@@ -46,7 +48,7 @@ def study_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
         response["X-Content-Type-Options"] = "nosniff"
         return response
 
-    return csrf_exempt(xframe_options_exempt(wrapped))
+    return csrf_exempt(xframe_options_exempt(csp_replace(STUDY_PAGE_POLICY)(wrapped)))
 
 
 def origin_ok(request: HttpRequest) -> bool:

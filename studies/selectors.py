@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 from datetime import datetime
 from typing import Any
@@ -11,14 +12,20 @@ from django.utils import timezone
 
 from .models import Participant, ParticipantStatus, Study, TrialResponse
 
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+
 
 def study_by_slug(*, slug: str) -> Study | None:
     return Study.objects.select_related("current_version").filter(slug=slug).first()
 
 
 def participant_by_token(*, study: Study, token: str) -> Participant | None:
-    """The participant whose URL token is ``token`` in ``study``; None for any other token."""
-    if not token or len(token) > 64:
+    """The participant whose URL token is ``token`` in ``study``; None for any other token.
+
+    Tokens are ``secrets.token_urlsafe``: anything outside its alphabet (a NUL byte, which
+    PostgreSQL refuses in a query, or any other odd character) is not looked up at all.
+    """
+    if not token or len(token) > 64 or not _TOKEN.fullmatch(token):
         return None
     return (
         Participant.objects.select_related("version", "study", "group")

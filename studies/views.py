@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
+from django_ratelimit.decorators import ratelimit
 
 from icelab.errors import ServiceError, error_message
 
@@ -58,10 +60,19 @@ def _closed_study(request: HttpRequest, study: Study | None) -> HttpResponse | N
     return None
 
 
+def _entry_rate(group: str, request: HttpRequest) -> str:
+    return settings.ICELAB_RATE_STUDY_ENTRY  # read per request: a setting, not an import-time value
+
+
 @study_page
+@ratelimit(key="ip", rate=_entry_rate, block=False)
 @require_http_methods(["GET", "POST"])
 def entry(request: HttpRequest, slug: str) -> HttpResponse:
     """``/s/<slug>/``: platform parameters -> preview, start page, or the participant's own pages."""
+    if request.limited:  # answered here, not by RATELIMIT_VIEW, so MTurk may still frame it
+        return problem(
+            request, "Too many requests", "Too many came from your network; try again soon.", 429
+        )
     study = study_by_slug(slug=slug)
     if (refused := _closed_study(request, study)) is not None:
         return refused

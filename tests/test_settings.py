@@ -99,3 +99,59 @@ def test_word_vectors_default_to_the_bundled_glove_subset(monkeypatch):
     finally:
         monkeypatch.delenv("ICELAB_WORD_VECTORS")
         importlib.reload(settings_module)
+
+
+HTTPS_VARIABLES = [
+    "ICELAB_HTTPS",
+    "DJANGO_SECURE_SSL_REDIRECT",
+    "DJANGO_SESSION_COOKIE_SECURE",
+    "DJANGO_CSRF_COOKIE_SECURE",
+    "DJANGO_SECURE_HSTS_SECONDS",
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "DJANGO_SECURE_HSTS_PRELOAD",
+    "DJANGO_SECURE_PROXY_SSL_HEADER",
+    "CACHE_URL",
+]
+
+
+def reloaded_with(monkeypatch, **variables):
+    import config.settings as settings_module
+
+    for name in HTTPS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    return importlib.reload(settings_module)
+
+
+def test_https_is_off_by_default_so_the_demo_works_over_http(monkeypatch):
+    try:
+        s = reloaded_with(monkeypatch)
+        assert not (s.SECURE_SSL_REDIRECT or s.SESSION_COOKIE_SECURE or s.CSRF_COOKIE_SECURE)
+        assert s.SECURE_HSTS_SECONDS == 0 and s.SECURE_PROXY_SSL_HEADER is None
+        assert s.CACHES["default"]["BACKEND"].endswith("LocMemCache")
+    finally:
+        monkeypatch.undo()
+        importlib.reload(importlib.import_module("config.settings"))
+
+
+def test_one_switch_turns_on_https_and_each_part_can_be_overridden(monkeypatch):
+    try:
+        s = reloaded_with(
+            monkeypatch,
+            ICELAB_HTTPS="1",
+            DJANGO_SECURE_HSTS_SECONDS="300",
+            DJANGO_SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto",
+            CACHE_URL="redis://127.0.0.1:6379/12",
+        )
+        assert s.SECURE_SSL_REDIRECT and s.SESSION_COOKIE_SECURE and s.CSRF_COOKIE_SECURE
+        assert s.SECURE_HSTS_SECONDS == 300
+        assert s.SECURE_HSTS_INCLUDE_SUBDOMAINS and s.SECURE_HSTS_PRELOAD
+        assert s.SECURE_PROXY_SSL_HEADER == ("HTTP_X_FORWARDED_PROTO", "https")
+        assert s.CACHES["default"] == {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/12",
+        }
+    finally:
+        monkeypatch.undo()
+        importlib.reload(importlib.import_module("config.settings"))

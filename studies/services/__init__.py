@@ -10,12 +10,14 @@
 - :mod:`.mturk_study`: a study's MTurk qualification (granted by a job), HITs, approvals
 - :mod:`.prolific_study`: free the places of participants who returned or timed out on Prolific
 - :mod:`.study_bonuses`: who earned the study's bonus, paid through the ledger
+- :mod:`.erasure`: deleting one participant's data on request
 """
 
 from .answers import Outcome, page_shown, page_submit, training_revisit
 from .arrivals import Arrival, arrival_from_params
 from .assignment import group_fill, participant_assign_group
 from .bots import participants_simulate
+from .erasure import ParticipantNotFound, participant_delete
 from .mturk_study import (
     participant_mturk_grant,
     study_mturk_approve,
@@ -38,6 +40,7 @@ __all__ = [
     "AlreadyTookPart",
     "Arrival",
     "Outcome",
+    "ParticipantNotFound",
     "StudyNotOpen",
     "arrival_from_params",
     "group_add",
@@ -45,6 +48,7 @@ __all__ = [
     "page_shown",
     "page_submit",
     "participant_assign_group",
+    "participant_delete",
     "participant_enter",
     "participant_mturk_grant",
     "participant_set_status",

@@ -1,7 +1,12 @@
-"""Pages that exist only for the browser tests (served through tests.browser.urls)."""
+"""Pages that exist only for the browser tests (served through tests.browser.urls).
+
+They stand in for pages framed by another site and setting cookies by script, so they
+are exempt from the site's content security policy (no framing, no inline scripts).
+"""
 
 from __future__ import annotations
 
+from csp.decorators import csp_exempt
 from django.http import HttpRequest, HttpResponse
 from django.utils.html import escape
 from django.views.decorators.clickjacking import xframe_options_exempt
@@ -12,12 +17,14 @@ _PAGE = """<!doctype html>
 <body><h1>{title}</h1>{body}</body></html>"""
 
 
+@csp_exempt()
 @xframe_options_exempt
 def frameable(request: HttpRequest) -> HttpResponse:
     """A page any site may frame, standing in for a study page inside MTurk's iframe."""
     return HttpResponse(_PAGE.format(title="Frameable test page", body="<p id='ok'>ok</p>"))
 
 
+@csp_exempt()
 @xframe_options_exempt
 def set_cookie(request: HttpRequest) -> HttpResponse:
     """Sets one cookie by header and one by script."""
@@ -27,6 +34,7 @@ def set_cookie(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@csp_exempt()
 @xframe_options_exempt
 def cookie_echo(request: HttpRequest) -> HttpResponse:
     """Lists the names of the cookies this request carried."""

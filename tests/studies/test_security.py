@@ -74,13 +74,22 @@ def test_study_pages_may_be_framed_by_mturk_only(study, walker):
     url = walker.start(study)
     for page in (walker.get(url), walker.get(f"/s/{study.slug}/"), walker.get("/s/nope/")):
         response = walker.client.get(url)
-        policy = response["Content-Security-Policy"]
-        assert "frame-ancestors https://www.mturk.com https://workersandbox.mturk.com;" in policy
+        policy = directives(response["Content-Security-Policy"])
+        assert policy["frame-ancestors"] == "https://www.mturk.com https://workersandbox.mturk.com"
+        assert policy["script-src"] == "'self'" and policy["object-src"] == "'none'"
+        assert "https://www.mturk.com" in policy["form-action"]  # the completion form posts there
         assert "X-Frame-Options" not in response
         assert response["Referrer-Policy"] == "same-origin"
         assert response["Cache-Control"] == "no-store"
         assert page.status in (200, 404)
-    assert walker.client.get("/admin/login/")["X-Frame-Options"] == "DENY"
+    admin = walker.client.get("/admin/login/")
+    assert admin["X-Frame-Options"] == "DENY"
+    assert directives(admin["Content-Security-Policy"])["frame-ancestors"] == "'none'"
+
+
+def directives(header: str) -> dict[str, str]:
+    parts = (part.strip().split(" ", 1) for part in header.split(";") if part.strip())
+    return {part[0]: part[1] if len(part) > 1 else "" for part in parts}
 
 
 def test_no_page_sets_a_cookie(study, walker):
