@@ -59,7 +59,8 @@ def check_layout(page, name: str) -> None:
             assert image["rendering"] in ("pixelated", "crisp-edges"), f"{name}: blurred"
     if name in ("choice", "describe"):
         assert any(image["target"] for image in layout["images"])
-        assert sum(not image["target"] for image in layout["images"]) == 25  # 5 rows of 5
+        # 5 rows of up to 5 examples: an image where the concept is blank is never an example.
+        assert 5 <= sum(not image["target"] for image in layout["images"]) <= 25
 
 
 def test_the_whole_path_fits_a_phone(phone_page, app_url, make_study, screenshot):
