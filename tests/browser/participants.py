@@ -161,12 +161,22 @@ class Person:
 
     def submit(self, button: str) -> None:
         """Click (or double-click) the submit button named ``button``; wait for the next page."""
+        from playwright.sync_api import Error as PlaywrightError
+
         target = self.frame.get_by_role("button", name=button)
-        with self.frame.expect_navigation():
-            if self.double_click:
-                target.dblclick()
-            else:
-                target.click()
+        try:
+            with self.frame.expect_navigation():
+                if self.double_click:
+                    target.dblclick()
+                else:
+                    target.click()
+        except PlaywrightError as error:
+            # Without the page script a double click submits twice and the browser aborts
+            # the first navigation for the second, which the server answers with the
+            # participant's current page: wait for that one to arrive.
+            if not (self.double_click and "ERR_ABORTED" in str(error)):
+                raise
+            self.frame.wait_for_load_state("networkidle")
         self.frame.wait_for_load_state()
 
     def start(self, url: str) -> None:
