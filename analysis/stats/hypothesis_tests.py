@@ -144,6 +144,25 @@ def levene_test(groups: Mapping[str, ArrayLike], *, center: str = "median") -> L
     )
 
 
+# The columns of a pairwise t-test table, in order (Table 1's pair rows reuse them).
+TTEST_COLUMNS = [
+    "group_a",
+    "group_b",
+    "n_a",
+    "n_b",
+    "mean_a",
+    "mean_b",
+    "difference",
+    "t",
+    "df",
+    "p",
+    "p_corrected",
+    "cohens_d",
+    "ci_low",
+    "ci_high",
+]
+
+
 def pairwise_ttests(
     groups: Mapping[str, ArrayLike],
     correction: str = "bonferroni",
@@ -171,24 +190,7 @@ def pairwise_ttests(
     rows = [_ttest_row(a, b, arrays, equal_var, confidence) for a, b in _pairs(arrays)]
     table = pd.DataFrame(rows)
     table["p_corrected"] = correct_pvalues(table["p"].to_numpy(), correction)
-    return table[
-        [
-            "group_a",
-            "group_b",
-            "n_a",
-            "n_b",
-            "mean_a",
-            "mean_b",
-            "difference",
-            "t",
-            "df",
-            "p",
-            "p_corrected",
-            "cohens_d",
-            "ci_low",
-            "ci_high",
-        ]
-    ]
+    return table[TTEST_COLUMNS]
 
 
 def _ttest_row(a: str, b: str, arrays: dict, equal_var: bool, confidence: float) -> dict:

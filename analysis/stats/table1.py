@@ -23,6 +23,7 @@ import pandas as pd
 
 from .frames import REDUCER, SCENARIO
 from .hypothesis_tests import (
+    TTEST_COLUMNS,
     games_howell,
     levene_test,
     one_way_anova,
@@ -249,24 +250,7 @@ _ANOVA_COLUMNS = [
     "levene_p",
     "note",
 ]
-_PAIR_COLUMNS = [
-    SCENARIO,
-    "measure",
-    "group_a",
-    "group_b",
-    "n_a",
-    "n_b",
-    "mean_a",
-    "mean_b",
-    "difference",
-    "t",
-    "df",
-    "p",
-    "p_corrected",
-    "cohens_d",
-    "ci_low",
-    "ci_high",
-]
+_PAIR_COLUMNS = [SCENARIO, "measure", *TTEST_COLUMNS]
 _GH_COLUMNS = [
     SCENARIO,
     "measure",
