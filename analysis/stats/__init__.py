@@ -52,6 +52,7 @@ _EXPORTS = {
     "sample_size_per_group": "planning",
     "power_by_simulation": "planning",
     "cohens_f_from_eta_squared": "planning",
+    "EffectTooSmall": "planning",
     # reports
     "build_table1": "table1",
     "Table1": "table1",

@@ -108,13 +108,21 @@ def sample_size_per_group(
     )
 
 
+class EffectTooSmall(ValueError):
+    """No design up to ``limit`` participants per group reaches the power wanted."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit:,} per group would be needed; the effect is tiny.")
+        self.limit = limit
+
+
 def _smallest_n(power_at, target: float, *, limit: int = 10**7) -> int:
     """The smallest n >= 2 with power_at(n) >= target (power grows with n): doubling, then
     bisection. Whole participants, so no rounding of a continuous solution is needed."""
     high = 2
     while power_at(high) < target:
         if high >= limit:
-            raise ValueError(f"more than {limit:,} per group would be needed; the effect is tiny.")
+            raise EffectTooSmall(limit)
         high *= 2
     low = high // 2 if high > 2 else 1  # power_at(low) < target, or low = 1 (below the minimum)
     while high - low > 1:

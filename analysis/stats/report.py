@@ -44,7 +44,7 @@ from .frames import (
     empty_frame,
 )
 from .mixed_model import group_mixed_model
-from .planning import cohens_f_from_eta_squared, sample_size_per_group
+from .planning import EffectTooSmall, cohens_f_from_eta_squared, sample_size_per_group
 from .pseudonyms import pseudonym_map
 from .scoring import ScoringRules, accuracy_by_position, participant_scores, questionnaire_scores
 from .similarity import SimilarityResult, description_similarity, embed_texts
@@ -217,7 +217,7 @@ def build_report(
     )
     notes.extend(table.notes)
     mixed = watch.run("mixed_model", _mixed_models, responses, kept, settings, notes)
-    planning = watch.run("planning", _planning, table, settings)
+    planning = watch.run("planning", _planning, table, settings, notes)
     positions = watch.run("positions", accuracy_by_position, responses, kept)
     concept_table = watch.run(
         "concepts",
@@ -440,15 +440,26 @@ def _mixed_models(
     return table[["scenario", *[c for c in table.columns if c != "scenario"]]]
 
 
-def _planning(table: Table1, settings: ReportSettings) -> pd.DataFrame:
-    """Participants per group needed to detect each observed ANOVA effect (η² -> Cohen's f)."""
+def _planning(table: Table1, settings: ReportSettings, notes: list[str]) -> pd.DataFrame:
+    """Participants per group needed to detect each observed ANOVA effect (η² -> Cohen's f).
+
+    An effect too small for any affordable design (near-identical groups) keeps its row with
+    no size, and a note says why, rather than stopping the whole report."""
     rows = []
     for row in table.anova.dropna(subset=["eta_squared"]).itertuples(index=False):
         if not 0 < row.eta_squared < 1:
             continue
         f = cohens_f_from_eta_squared(row.eta_squared)
         k = len(str(row.reducers_tested).split(", "))
-        size = sample_size_per_group(f, n_groups=k, alpha=settings.alpha, power=settings.power)
+        try:
+            size = sample_size_per_group(f, n_groups=k, alpha=settings.alpha, power=settings.power)
+        except EffectTooSmall as error:
+            notes.append(
+                f"{row.scenario}, {table.measures[row.measure]}: the observed effect "
+                f"(η² = {row.eta_squared:.3g}) is too small to plan for: more than "
+                f"{error.limit:,} participants per group would be needed."
+            )
+            size = None
         rows.append(
             {
                 "scenario": row.scenario,
@@ -456,11 +467,14 @@ def _planning(table: Table1, settings: ReportSettings) -> pd.DataFrame:
                 "eta_squared": row.eta_squared,
                 "cohens_f": f,
                 "groups": k,
-                "per_group": size.per_group,
-                "power_reached": size.power,
+                "per_group": size.per_group if size else None,
+                "power_reached": size.power if size else float("nan"),
             }
         )
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame["per_group"] = frame["per_group"].astype("Int64")  # whole people, blank if none
+    return frame
 
 
 def _pseudonymise(key: bytes | str | None, *frames: pd.DataFrame) -> tuple[pd.DataFrame, ...]:

@@ -217,7 +217,7 @@ def _html_table(frame: pd.DataFrame, *, left: int = 1) -> str:
 
 
 def _cell(column: str, value: object) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return ""
     if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"

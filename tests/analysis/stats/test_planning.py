@@ -9,6 +9,7 @@ import pytest
 from statsmodels.stats.power import FTestAnovaPower
 
 from analysis.stats.planning import (
+    EffectTooSmall,
     cohens_f_from_eta_squared,
     power_by_simulation,
     sample_size_per_group,
@@ -32,6 +33,14 @@ def test_it_is_the_smallest_size_reaching_the_power(f, k):
     assert power(effect_size=f, nobs=(size.per_group - 1) * k, alpha=0.05, k_groups=k) < 0.9
     total = FTestAnovaPower().solve_power(effect_size=f, alpha=0.05, power=0.9, k_groups=k)
     assert size.per_group == math.ceil(total / k)
+
+
+def test_an_effect_no_affordable_design_detects_raises_a_named_error():
+    # f = 1e-4: the ANOVA needs about 3.2 / f^2 = 3.2e8 per group (three groups, power .8).
+    with pytest.raises(EffectTooSmall, match="more than 10,000,000 per group") as raised:
+        sample_size_per_group(1e-4, n_groups=3)
+    assert raised.value.limit == 10**7
+    assert isinstance(raised.value, ValueError)  # callers catching ValueError still do
 
 
 def test_cohens_f_from_eta_squared():

@@ -105,6 +105,23 @@ def test_unknown_words_only_and_one_reducer_and_tiny_groups_are_notes(study, tmp
     assert (tmp_path / "table1.md").exists()
 
 
+def test_an_effect_too_small_to_plan_for_is_a_note_and_a_blank_size(study, tmp_path, monkeypatch):
+    # Near-identical groups (the CI run that found this had eta^2 ~ 1e-9) leave no design
+    # affordable; the report still comes out, with the row kept and the reason noted.
+    from analysis.stats import report as report_module
+
+    def too_small(*args, **kwargs):
+        raise report_module.EffectTooSmall(10**7)
+
+    monkeypatch.setattr(report_module, "sample_size_per_group", too_small)
+    report = report_of(study)
+    assert len(report.planning) and report.planning["per_group"].isna().all()
+    assert any("too small to plan for" in note for note in report.notes)
+    write_report(report, tmp_path)
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "too small to plan for" in html and "&lt;NA&gt;" not in html
+
+
 def test_a_missing_column_still_raises_with_the_fix(study):
     with pytest.raises(ValueError, match=r"missing column\(s\) \['rt_ms'\]"):
         report_of(study, responses=study.responses.drop(columns="rt_ms"))
