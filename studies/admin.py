@@ -106,7 +106,6 @@ class StudyAdmin(admin.ModelAdmin):
         "version",
         "n_participants",
         "monitor_link",
-        "reports_link",
     ]
     list_filter = ["status"]
     search_fields = ["slug", "title"]
@@ -121,7 +120,6 @@ class StudyAdmin(admin.ModelAdmin):
         "mturk_approve",
         "prolific_sync",
         "pay_bonuses",
-        "build_report",
     ]
 
     def get_queryset(self, request: HttpRequest):
@@ -147,12 +145,6 @@ class StudyAdmin(admin.ModelAdmin):
     def monitor_link(self, study: Study):
         return format_html(
             '<a href="{}">monitor</a>', reverse("admin:studies_study_monitor", args=[study.pk])
-        )
-
-    @admin.display(description="reports")
-    def reports_link(self, study: Study):
-        return format_html(
-            '<a href="{}">reports</a>', reverse("admin:studies_study_reports", args=[study.pk])
         )
 
     def save_model(self, request: HttpRequest, obj: Study, form: StudyForm, change: bool) -> None:
@@ -249,37 +241,13 @@ class StudyAdmin(admin.ModelAdmin):
                 ),
             )
 
-    @admin.action(description="Build a report of the selected studies (background job)")
-    def build_report(self, request: HttpRequest, queryset) -> None:
-        from analysis.services import study_report_submit
-
-        for study in queryset:
-            try:
-                job = study_report_submit(study=study)
-            except ValidationError as error:
-                self.message_user(request, f"{study.slug}: {error_message(error)}", messages.ERROR)
-                continue
-            url = reverse("admin:studies_study_reports", args=[study.pk])
-            self.message_user(
-                request,
-                format_html(
-                    '{}: report job {} queued; <a href="{}">follow it</a>.', study.slug, job.pk, url
-                ),
-                messages.SUCCESS,
-            )
-
     def get_urls(self):
         monitor = path(
             "<int:pk>/monitor/",
             self.admin_site.admin_view(self.monitor_view),
             name="studies_study_monitor",
         )
-        reports = path(
-            "<int:pk>/reports/",
-            self.admin_site.admin_view(self.reports_view),
-            name="studies_study_reports",
-        )
-        return [monitor, reports, *super().get_urls()]
+        return [monitor, *super().get_urls()]
 
     def monitor_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         study = get_object_or_404(Study, pk=pk)
@@ -295,38 +263,6 @@ class StudyAdmin(admin.ModelAdmin):
             + f"?study__id__exact={study.pk}",
         }
         return TemplateResponse(request, "admin/studies/study/monitor.html", context)
-
-    def reports_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        """The study's stored reports with download links, its report jobs, and a button
-        (POST) that queues a new one."""
-        from analysis.selectors import study_report_jobs, study_reports
-        from analysis.services import study_report_submit
-        from jobs.models import Job
-
-        study = get_object_or_404(Study, pk=pk)
-        if not self.has_view_permission(request, study):
-            return HttpResponse(status=403)
-        if request.method == "POST":
-            if not self.has_change_permission(request, study):
-                return HttpResponse(status=403)
-            try:
-                job = study_report_submit(study=study)
-                self.message_user(request, f"Report job {job.pk} queued.", messages.SUCCESS)
-            except ValidationError as error:
-                self.message_user(request, error_message(error), messages.ERROR)
-            return HttpResponseRedirect(request.path)
-        jobs = study_report_jobs(study=study)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "study": study,
-            "title": f"Reports of {study.slug}",
-            "reports": study_reports(study=study),
-            "jobs": jobs,
-            # The page refreshes itself while a report is being built, so progress moves.
-            "auto_refresh": any(job.status in Job.ACTIVE for job in jobs),
-        }
-        return TemplateResponse(request, "admin/studies/study/reports.html", context)
 
 
 class ReadOnlyInline(admin.TabularInline):
