@@ -55,11 +55,30 @@ def command_errors() -> Iterator[None]:
 
 
 def int_list_arg(value: str, *, name: str) -> list[int]:
-    """Comma-separated integers; at least one."""
+    """Comma-separated integers or inclusive ranges ``start:stop[:step]``; at least one.
+
+    ``5:50:5`` is 5, 10, …, 50 (the stop is included, as a researcher reads "5 to 50");
+    ``2:4,10`` is 2, 3, 4, 10. Order is kept, duplicates dropped."""
+    numbers: list[int] = []
     try:
-        numbers = [int(v) for v in value.split(",") if v.strip()]
+        for part in (v.strip() for v in value.split(",")):
+            if not part:
+                continue
+            if ":" not in part:
+                numbers.append(int(part))
+                continue
+            bounds = [int(b) for b in part.split(":")]
+            if len(bounds) not in (2, 3) or (len(bounds) == 3 and bounds[2] < 1):
+                raise ValueError(part)
+            start, stop, step = (*bounds, 1)[:3]
+            if stop < start:
+                raise ValueError(part)
+            numbers.extend(range(start, stop + 1, step))
     except ValueError:
         numbers = []
     if not numbers:
-        raise CommandError(f"{name}={value!r} must be comma-separated integers, e.g. 5,10,15.")
-    return numbers
+        raise CommandError(
+            f"{name}={value!r} must be comma-separated integers or ranges start:stop:step, "
+            "e.g. 5,10,15 or 5:50:5."
+        )
+    return list(dict.fromkeys(numbers))

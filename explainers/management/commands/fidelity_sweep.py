@@ -29,11 +29,16 @@ class Command(BaseCommand):
             help="Comma-separated reducers (default: nmf,pca,kmeans).",
         )
         parser.add_argument(
+            "--components",
             "--n-components",
+            dest="n_components",
             default=",".join(map(str, DEFAULT_N_COMPONENTS)),
-            help="Comma-separated c' values (default 5,10,...,50).",
+            help="c' values: comma-separated or a range start:stop:step (default 5:50:5).",
         )
-        parser.add_argument("--classes", help="Comma-separated class names (default: every class).")
+        parser.add_argument(
+            "--classes",
+            help="Comma-separated class names, or 'all' (the default): every class.",
+        )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--device", default="auto")
         parser.add_argument("--out", help="Also copy the plot (PNG) to this file.")
@@ -41,7 +46,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         scenario = scenario_arg(options["scenario"])
-        classes = [c.strip() for c in options["classes"].split(",")] if options["classes"] else None
+        classes = options["classes"]
+        classes = None if classes in (None, "all") else [c.strip() for c in classes.split(",")]
         with command_errors(), progress_bar(enabled=options["verbosity"] > 0) as progress:
             sweep = fidelity_sweep_run(
                 scenario=scenario,
