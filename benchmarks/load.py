@@ -1,7 +1,8 @@
 """Many participants at once over HTTP against gunicorn; print one JSON object per run.
 
     python benchmarks/load.py --participants 50 100 200 400 --database postgres sqlite --json \
-        [--workers 4] [--postgres-url postgres://postgres@127.0.0.1:5432/icelab_load]
+        [--workers 4] [--postgres-url postgres://postgres@127.0.0.1:5432/icelab_load] \
+        [--think-s 0] [--ramp-s 0]
 
 For each database: a fresh one (PostgreSQL: the database named in ``--postgres-url``,
 created here and dropped at the end, refusing to reuse one that exists; SQLite: a file
@@ -11,7 +12,9 @@ classifier, one stimulus set per reducer: nmf, pca, kmeans, each 1 training + 3 
 trials). gunicorn runs the production command of ``config/deploy.py`` on loopback.
 For each N a new launched study on those sets takes N simulated participants
 (``studies.services.bots``, random policy, every cookie dropped) all at the same time,
-each taking the whole study (27 requests). Then the database is counted: trial
+each taking the whole study (27 requests): with no pause by default (a stress test:
+latency is then set by throughput), or with ``--think-s`` seconds of reading before each
+answer on average and starts spread over ``--ramp-s`` seconds (people). Then the database is counted: trial
 responses stored against expected (N x 4), duplicates per (participant, trial), and
 the server log is searched for "database is locked".
 
@@ -103,14 +106,25 @@ def postgres_drop(url: str) -> None:
         connection.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}" WITH (FORCE)')
 
 
-def run_participants(*, slug: str, n: int, base_url: str, seed: int) -> dict[str, Any]:
-    """N bots through study ``slug``, all at once; their results and request timings."""
+def run_participants(
+    *, slug: str, n: int, base_url: str, seed: int, think_s: float = 0.0, ramp_s: float = 0.0
+) -> dict[str, Any]:
+    """N bots through study ``slug``, all at once; their results and request timings.
+
+    ``think_s``: mean pause (exponential) before each form a bot submits, as a person
+    reads a page before answering; never inside a timed request. ``ramp_s``: the bots
+    start spread evenly over this many seconds instead of in one burst."""
     from django.db import connection
 
     from studies.models import Study
     from studies.services.bots import Bot, HttpTransport
 
     class LoadBot(Bot):
+        def _request(self, method: str, url: str, data: dict[str, str] | None = None):
+            if method == "post" and think_s > 0:
+                time.sleep(self.think_rng.expovariate(1 / think_s))
+            return super()._request(method, url, data)
+
         def _participant(self, url: str):
             with DB_SLOTS:
                 try:
@@ -121,6 +135,8 @@ def run_participants(*, slug: str, n: int, base_url: str, seed: int) -> dict[str
     study = Study.objects.get(slug=slug)
 
     def one(index: int):
+        if ramp_s > 0:
+            time.sleep(ramp_s * index / n)
         bot = LoadBot(
             study=study,
             transport=HttpTransport(base_url, timeout=30),
@@ -128,6 +144,8 @@ def run_participants(*, slug: str, n: int, base_url: str, seed: int) -> dict[str
             platform="anonymous",
             rng=random.Random(f"{seed}:{index}"),
         )
+        # Pauses from a generator of their own: the answers stay those of the same seed.
+        bot.think_rng = random.Random(f"think:{seed}:{index}")
         return bot.run()
 
     started = time.perf_counter()
@@ -222,7 +240,14 @@ def one_database(args: argparse.Namespace, database: str) -> None:
             load_before = os.getloadavg()
             locked_before = log.read_text(errors="replace").count("database is locked")
             errors_before = log.read_text(errors="replace").count("Internal Server Error")
-            run = run_participants(slug=slug, n=n, base_url=f"http://127.0.0.1:{port}", seed=n)
+            run = run_participants(
+                slug=slug,
+                n=n,
+                base_url=f"http://127.0.0.1:{port}",
+                seed=n,
+                think_s=args.think_s,
+                ramp_s=args.ramp_s,
+            )
             text = log.read_text(errors="replace")
             results, seconds = run["results"], run["seconds"]
             latencies = sorted(t for r in results for t in r.seconds)
@@ -234,6 +259,8 @@ def one_database(args: argparse.Namespace, database: str) -> None:
                         "database": database,
                         "participants": n,
                         "concurrency": n,
+                        "think_s": args.think_s,
+                        "ramp_s": args.ramp_s,
                         "responses_expected": n * trials_per_participant(slug),
                         **count_responses(slug),
                         "errors": len(errors),
@@ -288,8 +315,19 @@ def main() -> None:
     parser.add_argument("--database", nargs="+", choices=DATABASES, default=["sqlite"])
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes.")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
+    parser.add_argument(
+        "--think-s",
+        type=float,
+        default=0.0,
+        help="mean pause before each submitted form, as a person reads (default 0: no pause).",
+    )
+    parser.add_argument(
+        "--ramp-s", type=float, default=0.0, help="spread the starts over this many seconds."
+    )
     parser.add_argument("--json", action="store_true", help="JSON lines on stdout (the default).")
     args = parser.parse_args()
+    if args.think_s < 0 or args.ramp_s < 0:
+        parser.error("--think-s and --ramp-s: give seconds >= 0.")
     if any(n < 1 for n in args.participants):
         parser.error("--participants: give positive numbers.")
     if urllib.parse.urlsplit(args.postgres_url).hostname not in ("127.0.0.1", "localhost", "::1"):
@@ -301,6 +339,7 @@ def main() -> None:
     for database in args.database:
         command = [sys.executable, __file__, "--database", database, "--workers", str(args.workers),
                    "--postgres-url", args.postgres_url,
+                   "--think-s", str(args.think_s), "--ramp-s", str(args.ramp_s),
                    "--participants", *map(str, args.participants)]  # fmt: skip
         subprocess.run(command, check=True)
 

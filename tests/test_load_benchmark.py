@@ -30,7 +30,7 @@ def test_it_stores_every_response_of_concurrent_participants_exactly_once(tmp_pa
         env.pop(name, None)
     done = subprocess.run(
         [sys.executable, "benchmarks/load.py", "--participants", "3", "--database", "sqlite",
-         "--workers", "2", "--json"],
+         "--workers", "2", "--think-s", "0.02", "--ramp-s", "0.1", "--json"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -40,6 +40,7 @@ def test_it_stores_every_response_of_concurrent_participants_exactly_once(tmp_pa
             "p50_ms", "p95_ms", "requests_per_s", "machine", "database"}  # fmt: skip
     assert keys <= set(run)
     assert run["database"] == "sqlite" and run["participants"] == 3
+    assert (run["think_s"], run["ramp_s"]) == (0.02, 0.1)
     assert run["responses_expected"] == 3 * 4  # 1 training + 3 test trials each
     assert run["responses_stored"] == run["responses_expected"]
     assert run["duplicates"] == 0 and run["errors"] == 0 and run["database_locked_logged"] == 0
