@@ -40,9 +40,10 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
+import explainers.ice.reducers as package
 from explainers.ice.devices import resolve_device
 from explainers.ice.reducers import _arrays as xp
-from explainers.ice.reducers import make_reducer, solvers
+from explainers.ice.reducers import solvers
 from explainers.ice.reducers._arrays import Array, blas_threads_for
 from explainers.ice.reducers.base import ConceptReducer, Data, _check_seed
 from explainers.ice.reducers.input_checks import numpy_dtype
@@ -77,8 +78,10 @@ def fit_reducers(
     ``reconstruction_err_``, …).
     """
     values = _checked_components(n_components)
+    # Through the package, so a caller (or a test) that swaps make_reducer is obeyed.
     reducers = {
-        k: make_reducer(name, k, random_state=random_state, device=device, **params) for k in values
+        k: package.make_reducer(name, k, random_state=random_state, device=device, **params)
+        for k in values
     }
     largest = reducers[values[-1]]
     largest._validate_params()

@@ -5,9 +5,12 @@ those of ``PCAReducer(svd_solver="covariance")`` to float32 rounding. NMF and
 k-means: same start, same iterations, same stopping rule; the only difference
 is that BLAS may sum a slice of a stacked product in another order (~1e-7
 relative per product), which HALS can carry along over hundreds of iterations.
-So n_iter and convergence must be equal, the reconstruction error equal to
-1e-5 relative, and the components to 1e-3 of their largest entry (measured:
-≤ 5e-5 on this data).
+When an NMF fit's tol test sits on its boundary that difference can move the
+stopping iteration by one (measured on 6 small classes: 4 fits of 18, with
+reconstruction errors still equal to 1e-6). So: convergence equal, n_iter
+within one, the reconstruction error equal to 1e-5 relative, and the components
+to 2e-3 of their largest entry (measured: ≤ 5e-5 at equal n_iter, ≤ 1.4e-3 one
+iteration apart). k-means, whose labels are discrete, must match exactly here.
 """
 
 from __future__ import annotations
@@ -70,11 +73,12 @@ def test_batched_iterative_fits_equal_one_at_a_time(name, activations):
     for k in N_COMPONENTS:
         b, s = batched[k], single[k]
         assert type(b) is type(s) and b.n_components == k and b.n_features_in_ == 128
-        assert (b.n_iter_, b.converged_) == (s.n_iter_, s.converged_)
+        assert b.converged_ == s.converged_ and abs(b.n_iter_ - s.n_iter_) <= 1
         assert b.reconstruction_err_ == pytest.approx(s.reconstruction_err_, rel=1e-5)
         scale = np.abs(s.components_).max()
-        np.testing.assert_allclose(b.components_, s.components_, atol=1e-3 * scale)
+        np.testing.assert_allclose(b.components_, s.components_, atol=2e-3 * scale)
     if name == "kmeans":
+        assert all(batched[k].n_iter_ == single[k].n_iter_ for k in N_COMPONENTS)
         assert all(np.array_equal(batched[k].labels_, single[k].labels_) for k in N_COMPONENTS)
 
 
