@@ -320,13 +320,13 @@ def fidelity_sweep(
         batch_size=batch_size,
         progress=progress,
     )
-    meta = run_meta(device)
-    meta["timings"] = {
+    timings = {
         "test_set_seconds": test_seconds,
         "fit_seconds": sum(sum(r.fit_seconds.values()) for r in results.values()),
         "eval_seconds": sum(float(r.eval_seconds.sum()) for r in results.values()),
         "total_seconds": time.perf_counter() - started,
     }
+    meta = {**run_meta(device), "timings": timings}
     return combine(test, results, epsilon=epsilon, meta=meta)
 
 

@@ -286,6 +286,8 @@ class ClassResult:
     entries : the (reducer, c') pairs, in sweep order.
     values : (len(entries), len(rows)) float32, F̂_g of each row under each entry.
     n_iter, converged : per entry, the fitted reducer's iterations and convergence.
+    reconstruction_err : per entry, the fit's ``reconstruction_err_`` on the class's
+        training activations (``||V - S·P||_F``).
     eval_seconds : per entry, the time computing F̂_g.
     fit_seconds : {reducer: seconds of its batched fit of all c'}.
     settings : reducers, n_components, random_state, batch_size, device.
@@ -298,6 +300,7 @@ class ClassResult:
     values: np.ndarray
     n_iter: np.ndarray
     converged: np.ndarray
+    reconstruction_err: np.ndarray
     eval_seconds: np.ndarray
     fit_seconds: dict[str, float]
     settings: dict
@@ -320,6 +323,7 @@ class ClassResult:
                 values=self.values,
                 n_iter=self.n_iter,
                 converged=self.converged,
+                reconstruction_err=self.reconstruction_err,
                 eval_seconds=self.eval_seconds,
             )
         return Path(path)
@@ -338,6 +342,7 @@ class ClassResult:
                     values=npz["values"],
                     n_iter=npz["n_iter"],
                     converged=npz["converged"],
+                    reconstruction_err=npz["reconstruction_err"],
                     eval_seconds=npz["eval_seconds"],
                     fit_seconds={str(k): float(v) for k, v in meta["fit_seconds"].items()},
                     settings=dict(meta["settings"]),
@@ -407,7 +412,8 @@ def sweep_class(
     rows = test_set.needed[column]
     held_out = test_set.gather(rows) if rows.size else None
     flat = activations.reshape(-1, activations.shape[-1]).to(device)
-    entries, values, n_iter, converged, eval_seconds, fit_seconds = [], [], [], [], [], {}
+    entries, values, n_iter, converged, errors, eval_seconds = [], [], [], [], [], []
+    fit_seconds = {}
     target = torch.tensor([g], device=head.device)
     for name in reducers:
         started = time.perf_counter()
@@ -438,6 +444,7 @@ def sweep_class(
             values.append(scored)
             n_iter.append(int(getattr(reducer, "n_iter_", 0)))
             converged.append(bool(getattr(reducer, "converged_", True)))
+            errors.append(float(reducer.reconstruction_err_))
             eval_seconds.append(time.perf_counter() - started)
             if on_scored is not None:
                 on_scored(name, k)
@@ -449,6 +456,7 @@ def sweep_class(
         values=np.stack(values).astype(np.float32),
         n_iter=np.asarray(n_iter, dtype=np.int64),
         converged=np.asarray(converged, dtype=bool),
+        reconstruction_err=np.asarray(errors, dtype=np.float64),
         eval_seconds=np.asarray(eval_seconds, dtype=np.float64),
         fit_seconds=fit_seconds,
         settings={
@@ -709,7 +717,7 @@ def run_meta(device: str | torch.device) -> dict:
     except ImportError:  # the core runs without it
         torchvision_version = None
     device = resolve_device(device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_model()
     return {
         "versions": {
             "torch": torch.__version__,
@@ -722,3 +730,14 @@ def run_meta(device: str | torch.device) -> dict:
         "device_name": name or platform.machine(),
         "host": platform.node(),
     }
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
