@@ -100,8 +100,11 @@ def decode(paths: list[Path], device: torch.device, batch: int = 64) -> torch.Te
             images = decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
         else:
             images = [decode_jpeg(d, mode=ImageReadMode.RGB) for d in data]
-        crops = [TF.center_crop(TF.resize(image, 256, antialias=True), 224) for image in images]
-        batch_images = torch.stack(crops).float().div_(255)
+        # Resized as float: antialiased resizing of uint8 is not on every device.
+        crops = [
+            TF.center_crop(TF.resize(image.float(), 256, antialias=True), 224) for image in images
+        ]
+        batch_images = torch.stack(crops).div_(255)
         out.append((batch_images - MEAN.to(device)) / STD.to(device))
     return torch.cat(out)
 
