@@ -149,3 +149,18 @@ def test_negative_data_is_refused_for_nmf_naming_the_input():
     X = -np.ones((20, 4), dtype=np.float32)
     with pytest.raises(ValueError, match="class 7.*not non-negative"):
         fit_reducers("nmf", X, [2], random_state=0, device="cpu", input_name="class 7")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", ["nmf", "pca", "kmeans"])
+def test_batched_fits_on_cuda_equal_one_at_a_time_on_cuda(name, activations):
+    """On a GPU the NMF passes replay CUDA graphs bound to each c''s slice of the stack."""
+    X = torch.from_numpy(activations).cuda()
+    batched = fit_reducers(name, X, N_COMPONENTS, random_state=0, device="cuda")
+    params = {"svd_solver": "covariance"} if name == "pca" else {}
+    for k in N_COMPONENTS:
+        single = make_reducer(name, k, random_state=0, device="cuda", **params).fit(X)
+        assert batched[k].device_.type == "cuda" and batched[k].converged_ == single.converged_
+        assert abs(batched[k].n_iter_ - single.n_iter_) <= 1
+        assert batched[k].reconstruction_err_ == pytest.approx(single.reconstruction_err_, rel=1e-4)
