@@ -181,7 +181,7 @@ class SweepTestSet:
             if isinstance(part, np.ndarray):  # a memory map: read just these rows
                 pieces.append(torch.from_numpy(np.ascontiguousarray(part[local], np.float32)))
             else:
-                pieces.append(part[torch.from_numpy(local)])
+                pieces.append(part[torch.from_numpy(local).to(part.device)])
         return torch.cat(pieces)
 
     # ----------------------------------------------------------------- files
@@ -194,7 +194,7 @@ class SweepTestSet:
             header = {"descr": "<f4", "fortran_order": False, "shape": (self.n_images, h, w, c)}
             np.lib.format.write_array_header_2_0(stream, header)
             for part in self.parts:  # part by part: never a second copy of them all
-                array = part.numpy() if isinstance(part, torch.Tensor) else part
+                array = part.cpu().numpy() if isinstance(part, torch.Tensor) else part
                 stream.write(np.ascontiguousarray(array, dtype="<f4").tobytes())
         meta = {
             "format": RESULT_FORMAT,
@@ -223,9 +223,12 @@ class SweepTestSet:
                 meta = json.loads(str(npz["meta"]))
                 logits, labels = npz["logits"], npz["labels"]
                 needed_flat, counts = npz["needed"], npz["needed_counts"]
+            classes, top_k = tuple(int(g) for g in meta["classes"]), int(meta["top_k"])
+            expected = (labels.shape[0], *(int(x) for x in meta["feature_shape"]))
+            fingerprint = str(meta["fingerprint"])
         except FileNotFoundError:
             raise
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as error:
             raise CorruptResultError(
                 f"{path} is not a readable sweep test set ({error}); build and save it again."
             ) from error
@@ -240,22 +243,21 @@ class SweepTestSet:
             raise CorruptResultError(
                 f"{activations_path} is not readable ({error}); save the test set again."
             ) from error
-        expected = (labels.shape[0], *meta["feature_shape"])
         if activations.shape != expected:
             raise CorruptResultError(
                 f"{activations_path} has shape {activations.shape}, but {path} expects "
                 f"{expected}; the two files come from different saves: save the test set again."
             )
         test_set = cls(
-            tuple(meta["classes"]),
-            int(meta["top_k"]),
+            classes,
+            top_k,
             logits,
             labels,
             np.split(needed_flat, np.cumsum(counts)[:-1]),
             [activations],
             np.zeros(1, dtype=np.int64),
         )
-        if test_set.fingerprint != meta["fingerprint"]:
+        if test_set.fingerprint != fingerprint:
             raise CorruptResultError(f"{path}: its contents do not match its fingerprint.")
         return test_set
 
