@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import textwrap
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,6 +121,52 @@ def test_results_are_files_a_worker_can_write_and_a_parent_combine(case, tmp_pat
         direct.table.drop(columns=TIMING_COLUMNS)
     )
     assert combined.per_class.equals(direct.per_class)
+
+
+WORKER = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import torch
+    from explainers.ice.features import LinearHead
+    from explainers.ice.sweep_engine import SweepTestSet, result_path, sweep_class
+
+    folder, g = sys.argv[1], int(sys.argv[2])
+    weights = torch.load(f"{folder}/head.pt")
+    head = LinearHead(weights["weight"], weights["bias"])
+    test_set = SweepTestSet.load(f"{folder}/test-set.npz")
+    activations = np.load(f"{folder}/train-{g}.npy", mmap_mode="r")
+    result = sweep_class(
+        head, test_set, g, activations, reducers=["nmf"], n_components=[2, 4], device="cpu"
+    )
+    result.save(result_path(f"{folder}/results", g))
+    """
+)
+
+
+def test_a_worker_process_needs_only_the_files(case, tmp_path):
+    """What a Celery task would do: head, test-set file, its class's activations, settings."""
+    head, train, test = case
+    test_set = SweepTestSet.build(head, test, CLASSES)
+    test_set.save(tmp_path / "test-set.npz")
+    torch.save({"weight": head.weight, "bias": head.bias}, tmp_path / "head.pt")
+    np.save(tmp_path / "train-4.npy", train[4].numpy())
+    root = Path(__file__).resolve().parents[3]
+    worker = subprocess.run(
+        [sys.executable, "-c", WORKER, str(tmp_path), "4"],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    from_worker = ClassResult.load(result_path(tmp_path / "results", 4))
+    here = sweep_class(
+        head, test_set, 4, train[4], reducers=["nmf"], n_components=[2, 4], device="cpu"
+    )
+    assert from_worker.test_set == test_set.fingerprint and from_worker.entries == here.entries
+    np.testing.assert_allclose(from_worker.values, here.values, rtol=1e-5)
 
 
 def test_a_killed_sweep_resumes_without_refitting_done_classes(case, tmp_path, monkeypatch):
