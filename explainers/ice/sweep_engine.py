@@ -13,7 +13,7 @@ held-out rows whose top-k classes or ground truth include g. So:
 - :func:`sweep_class` fits every reducer for every c' on one class's training
   activations (batched: :func:`~explainers.ice.reducers.batched.fit_reducers`),
   computes F̂_g on that class's needed rows and returns a small
-  :class:`ClassResult` (a few kB), saved atomically as ``class-00042.npz``.
+  :class:`ClassResult` (tens of kB), saved atomically as ``class-00042.npz``.
 - :func:`run_sweep` runs the classes one after another, loading each class's
   activations only when its turn comes, and skips classes whose result file is
   already there: a killed run resumes where it stopped.
