@@ -135,6 +135,12 @@ def _offsets(sizes: list[int]) -> list[slice]:
 def _fit_pca(reducers: list[PCAReducer], X: torch.Tensor) -> None:
     """One covariance eigendecomposition; c' = k keeps the first k axes."""
     largest = reducers[-1]
+    if largest.svd_solver not in ("auto", "covariance"):
+        raise ValueError(
+            f"svd_solver={largest.svd_solver!r}: fitting many c' at once takes the exact "
+            "covariance solver (one eigendecomposition serves every c'); pass 'auto' or "
+            "'covariance', or fit each c' on its own with make_reducer(...).fit."
+        )
     data = largest._working(X)
     n = data.shape[0]
     mean = largest._column_means(data)

@@ -137,6 +137,7 @@ def test_torch_backend_equals_numpy_backend(activations):
         ("pca", {"n_components": [5, 500]}, ValueError, "n_components=500 is too many"),
         ("nmf", {"random_state": "seed"}, TypeError, "random_state"),
         ("nmf", {"max_iter": 0}, ValueError, "max_iter"),
+        ("pca", {"svd_solver": "randomized"}, ValueError, "exact covariance solver"),
     ],
 )
 def test_bad_settings_are_refused(activations, name, kwargs, error, match):
