@@ -125,12 +125,6 @@ def _stack_columns(arrays: list[Array]) -> Array:
     return torch.cat(arrays, dim=1)
 
 
-def _contiguous(array: Array) -> Array:
-    if isinstance(array, np.ndarray):
-        return np.ascontiguousarray(array)
-    return array.contiguous()
-
-
 def _offsets(sizes: list[int]) -> list[slice]:
     """Row slices of blocks of the given sizes stacked in order."""
     starts = np.cumsum([0, *sizes])
@@ -191,9 +185,7 @@ def _randomized_svds(
     def times_each(matrix: Array, blocks: list[Array]) -> list[Array]:
         # matrix @ [B_1 | B_2 | …], split back into matrix @ B_i
         product = matrix @ _stack_columns(blocks)
-        # Contiguous copies: numpy's matmul does not hand a column slice to BLAS
-        # (measured: Z.T @ Z on a 3,000 × 60 slice took 120 ms instead of 1.2 ms).
-        return [_contiguous(product[:, s]) for s in _offsets([block.shape[1] for block in blocks])]
+        return [product[:, s] for s in _offsets([block.shape[1] for block in blocks])]
 
     Q = [solvers.orthonormal_columns(Z) for Z in times_each(X, sketches)]
     for iteration in range(max(n_iters)):
