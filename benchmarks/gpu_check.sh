@@ -6,7 +6,11 @@
 #   nmf2      the NMF benchmark again with scikit-learn capped at 2 threads: the
 #             2-core CPU reference, measured in the same run as the GPU
 #   features  benchmarks/features.py on the GPU
-# STEPS picks and orders them (default: all four). Results go to $OUT (the device
+#   sweep     benchmarks/sweep.py on the GPU: 3 classes x 1,300 ImageNet-shaped JPEGs
+#             (+ 50 held out), nvJPEG decode, ResNet50 layer4, every reducer for
+#             c' = 5..50 batched and NMF one at a time; projection to 1,000 classes
+# STEPS picks and orders them (default: the first four; the sweep step, ~4 minutes,
+# runs when named: STEPS=sweep or STEPS="tests sweep"). Results go to $OUT (the device
 # tool's folder) or var/gpu-check. Python is $PYTHON, default python3 (the
 # machine's own torch); the core needs no Django.
 set -u
@@ -38,5 +42,9 @@ for step in ${STEPS:-tests reducers nmf2 features}; do
     features)
         timeout 90 "$python" benchmarks/features.py --device cuda --out "$out/features-cuda.json" >/dev/null
         echo "exit $?" ;;
+    sweep)  # at most 4 minutes; the JSON is rewritten after each class, so a timeout keeps the done ones
+        timeout 240 "$python" benchmarks/sweep.py --device cuda --classes 3 --train-images 1300 \
+            --test-images 50 --out "$out/sweep-cuda.json" >"$out/sweep-cuda.txt" 2>&1
+        echo "exit $?"; tail -n 6 "$out/sweep-cuda.txt" ;;
     esac
 done

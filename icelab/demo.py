@@ -154,6 +154,7 @@ def core_showcase(scenario, out: Path, *, say: Say) -> dict[str, Any]:
     )
     sweep.table.to_csv(out / "fidelity.csv", index=False)
     sweep.figure().savefig(out / "fidelity.png", dpi=120)
+    sweep.write_json(out / "fidelity.json")  # settings, versions, device, timings
 
     return {
         "layer": scenario.layer,
@@ -167,6 +168,7 @@ def core_showcase(scenario, out: Path, *, say: Say) -> dict[str, Any]:
         "fidelity": {
             "table": str(out / "fidelity.csv"),
             "figure": str(out / "fidelity.png"),
+            "meta": str(out / "fidelity.json"),
             "rows": json.loads(
                 sweep.table[["reducer", "n_components", "fid_c", "fid_r", "accuracy"]]
                 .round(4)

@@ -22,6 +22,7 @@ _EXPORTS = {
     "NMFReducer": "reducers",
     "PCAReducer": "reducers",
     "KMeansReducer": "reducers",
+    "fit_reducers": "reducers.batched",
     # model side
     "FeatureExtractor": "features",
     "LinearHead": "features",
@@ -31,6 +32,10 @@ _EXPORTS = {
     # fidelity
     "fidelity_sweep": "fidelity",
     "FidelitySweep": "fidelity",
+    "SweepTestSet": "sweep_engine",
+    "ClassResult": "sweep_engine",
+    "sweep_class": "sweep_engine",
+    "run_sweep": "sweep_engine",
     # visual explanations
     "top_prototypes": "prototypes",
     "concept_heatmap": "heatmaps",

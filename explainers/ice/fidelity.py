@@ -23,9 +23,11 @@ than the method shows as such.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,9 +35,9 @@ import torch
 from matplotlib.figure import Figure
 
 from .devices import resolve_device
-from .explainer import approximate_logits
-from .features import FeatureExtractor, Head, check_activations
-from .progress import Progress, report_count
+from .features import FeatureExtractor, Head
+from .files import atomic_write_text
+from .progress import Progress
 
 DEFAULT_REDUCERS = ("nmf", "pca", "kmeans")
 DEFAULT_N_COMPONENTS = tuple(range(5, 55, 5))
@@ -71,6 +73,8 @@ class FidelitySweep:
     model_accuracy : the model's own accuracy on the test images (over the swept classes).
     classes : the class indices swept, in column order.
     top_k, random_state, epsilon : the settings used.
+    settings : reducers, n_components, batch_size and, from the engine, ``meta``:
+        versions (torch, torchvision, sklearn, numpy), device, host and timings.
     """
 
     table: pd.DataFrame
@@ -110,6 +114,46 @@ class FidelitySweep:
             return self.table.iloc[:0]
         return self.table[~self.table["converged"].astype(bool)]
 
+    def caption(self) -> str:
+        """One line saying what was run, where, with what, and how long it took."""
+        values = self.settings.get("n_components") or sorted(set(self.table["n_components"]))
+        parts = [
+            f"{len(self.classes)} classes, {int(self.table['n_test_images'].max())} test images, "
+            f"c' = {min(values)}..{max(values)} ({len(values)} values), top-{self.top_k}, "
+            f"seed {self.random_state}"
+        ]
+        meta = self.settings.get("meta") or {}
+        if meta:
+            versions = meta.get("versions", {})
+            parts.append(f"{meta.get('device')} ({meta.get('device_name')})")
+            parts.append(
+                " ".join(f"{name} {version}" for name, version in versions.items() if version)
+            )
+            timings = meta.get("timings", {})
+            if "total_seconds" in timings:
+                parts.append(
+                    f"{timings['total_seconds']:.1f} s (fits {timings.get('fit_seconds', 0):.1f} s, "
+                    f"scoring {timings.get('eval_seconds', 0):.1f} s)"
+                )
+        return "; ".join(parts)
+
+    def to_json(self) -> dict:
+        """Table, settings (with the run's meta) and model accuracy, as plain JSON values."""
+        return {
+            "classes": list(self.classes),
+            "top_k": self.top_k,
+            "random_state": self.random_state,
+            "epsilon": self.epsilon,
+            "model_accuracy": self.model_accuracy,
+            "settings": self.settings,
+            "caption": self.caption(),
+            "table": json.loads(self.table.to_json(orient="records")),
+        }
+
+    def write_json(self, path: str | Path) -> Path:
+        """Write :meth:`to_json` to ``path`` atomically (the figure's sidecar)."""
+        return atomic_write_text(path, json.dumps(self.to_json(), indent=2, default=str) + "\n")
+
     def figure(self) -> Figure:
         """Accuracy, Fid_c and Fid_r against c', one line per reducer (the paper's Figure 3).
 
@@ -144,6 +188,8 @@ class FidelitySweep:
             axis.grid(alpha=0.3)
         axes[0].axhline(self.model_accuracy, color="grey", linestyle="--", label="CNN")
         axes[0].legend()
+        figure.get_layout_engine().set(rect=(0, 0.07, 1, 0.93))  # room for the caption
+        figure.text(0.01, 0.01, self.caption(), fontsize=7, color="dimgrey", wrap=True)
         if len(self.unconverged):
             stopped = int(self.unconverged["n_unconverged"].sum())
             figure.suptitle(
@@ -225,13 +271,19 @@ def fidelity_sweep(
     batch_size: int = 64,
     epsilon: float = DEFAULT_EPSILON,
     progress: Progress | None = None,
+    results_dir: str | Path | None = None,
 ) -> FidelitySweep:
     """Sweep reducers × c' and measure the approximate models' fidelity on held-out images.
+
+    Runs the class-by-class engine (``sweep_engine``): each class's reducers are
+    fitted for every c' at once (``reducers.batched``) and scored on the test rows
+    that need them, then the results are combined.
 
     Parameters
     ----------
     head : the head C after the layer (``FeatureExtractor(model, layer).head``).
-    train_features : {class index: activations (n, h, w, c)} to fit each class's reducer.
+    train_features : {class index: activations (n, h, w, c)} to fit each class's
+        reducer (or a function returning them, called when the class's turn comes).
     test_features : {class index: activations (n, h, w, c)} of held-out images; every
         key must also be in ``train_features``.
     reducers : reducer names, e.g. ("nmf", "pca", "kmeans").
@@ -241,87 +293,41 @@ def fidelity_sweep(
     device : where the reducers run.
     batch_size : images per transform / head call.
     epsilon : added to Fid_r's denominator.
-    progress : ``progress(fraction, step)`` after each class's reducer.
+    progress : ``progress(fraction, step)`` after each (class, reducer, c') is scored.
+    results_dir : keep each class's result there (``class-00042.npz``) and skip
+        classes already done, so a killed sweep resumes.
     """
+    from .sweep_engine import SweepTestSet, check_sweep_settings, combine, run_meta, run_sweep
+
     classes = sorted(int(g) for g in train_features)
     if not classes:
         raise ValueError("train_features is empty; give at least one class's activations.")
     _check_keys(classes, test_features)
-    n_components = _check_settings(reducers, n_components, top_k)
+    reducers, n_components = check_sweep_settings(reducers, n_components, top_k)
     device = resolve_device(device)
-    test = _TestSet.build(head, test_features, classes, top_k, batch_size)
-    total, done, rows, per_class = len(reducers) * len(n_components) * len(classes), 0, [], []
-    for name in reducers:
-        for k in n_components:
-            approximate = np.full(test.logits.shape, np.nan, dtype=np.float32)
-            fit_seconds = eval_seconds = 0.0
-            iterations, converged = [], []
-            for column, g in enumerate(classes):
-                started = time.perf_counter()
-                reducer = _fit_class_reducer(name, k, random_state, device, g, train_features[g])
-                fit_seconds += time.perf_counter() - started
-                iterations.append(int(getattr(reducer, "n_iter_", 0)))
-                converged.append(bool(getattr(reducer, "converged_", True)))
-                started = time.perf_counter()
-                needed = test.needed[column]
-                if needed.size:
-                    values = approximate_logits(
-                        head,
-                        reducer,
-                        test.gather(needed),
-                        batch_size=batch_size,
-                        device=device,
-                        classes=torch.tensor([g], device=head.device),
-                    )
-                    approximate[needed, column] = values[:, 0].cpu().numpy()
-                eval_seconds += time.perf_counter() - started
-                done += 1
-                report_count(progress, done, total, "explainers fitted and scored")
-            scores = fidelity_scores(
-                test.logits, approximate, test.labels, top_k=top_k, epsilon=epsilon
-            )
-            rows.append(
-                {
-                    "reducer": name,
-                    "n_components": k,
-                    "fid_c": scores["fid_c"],
-                    "fid_r": scores["fid_r"],
-                    "accuracy": scores["accuracy"],
-                    "n_test_images": test.n_images,
-                    "fit_seconds": fit_seconds,
-                    "eval_seconds": eval_seconds,
-                    "converged": all(converged),
-                    "n_unconverged": converged.count(False),
-                    "mean_n_iter": float(np.mean(iterations)),
-                    "max_n_iter": max(iterations),
-                }
-            )
-            per_class.extend(
-                {
-                    "reducer": name,
-                    "n_components": k,
-                    "class_index": classes[c],
-                    "fid_r": value,
-                    "n_images": int((test.labels == c).sum()),
-                    "n_iter": iterations[c],
-                    "converged": converged[c],
-                }
-                for c, value in scores["fid_r_per_class"].items()
-            )
-    return FidelitySweep(
-        table=pd.DataFrame(rows, columns=_TABLE_COLUMNS),
-        per_class=pd.DataFrame(per_class),
-        model_accuracy=float(np.mean(test.logits.argmax(axis=1) == test.labels)),
-        classes=tuple(classes),
-        top_k=top_k,
+    started = time.perf_counter()
+    test = SweepTestSet.build(head, test_features, classes, top_k=top_k, batch_size=batch_size)
+    test_seconds = time.perf_counter() - started
+    results = run_sweep(
+        head,
+        test,
+        train_features,
+        reducers=reducers,
+        n_components=n_components,
+        results_dir=results_dir,
         random_state=random_state,
-        epsilon=epsilon,
-        settings={
-            "reducers": list(reducers),
-            "n_components": n_components,
-            "batch_size": batch_size,
-        },
+        device=device,
+        batch_size=batch_size,
+        progress=progress,
     )
+    timings = {
+        "test_set_seconds": test_seconds,
+        "fit_seconds": sum(sum(r.fit_seconds.values()) for r in results.values()),
+        "eval_seconds": sum(float(r.eval_seconds.sum()) for r in results.values()),
+        "total_seconds": time.perf_counter() - started,
+    }
+    meta = {**run_meta(device), "timings": timings}
+    return combine(test, results, epsilon=epsilon, meta=meta)
 
 
 def fidelity_sweep_images(
@@ -352,89 +358,6 @@ def fidelity_sweep_images(
     return fidelity_sweep(
         extractor.head, train, test, device=device, batch_size=batch_size, **kwargs
     )
-
-
-@dataclass
-class _TestSet:
-    """Held-out activations, the model's logits over the swept classes, and who needs which F̂_j."""
-
-    parts: list[torch.Tensor]
-    offsets: np.ndarray  # start row of each part
-    logits: np.ndarray  # (n, m)
-    labels: np.ndarray  # (n,) column index of the ground truth
-    needed: list[np.ndarray]  # per column j: rows whose top-k or ground truth is j
-
-    @property
-    def n_images(self) -> int:
-        return int(self.labels.shape[0])
-
-    @classmethod
-    def build(
-        cls, head: Head, features: Mapping, classes: list[int], top_k: int, batch_size: int
-    ) -> _TestSet:
-        parts, labels, logits = [], [], []
-        for g, activations in features.items():
-            activations = check_activations(activations)
-            if activations.shape[0] == 0:
-                raise ValueError(
-                    f"test_features[{g}] is empty; drop the class or give it held-out images."
-                )
-            parts.append(activations)
-            labels.append(np.full(activations.shape[0], classes.index(int(g))))
-            logits.extend(
-                head(batch)[:, classes].cpu().numpy() for batch in activations.split(batch_size)
-            )
-        logits_array, labels_array = np.concatenate(logits), np.concatenate(labels)
-        # Only F̂_j of an image's top-k classes and of its ground truth is ever read.
-        top = np.argsort(-logits_array, axis=1, kind="stable")[:, : min(top_k, len(classes))]
-        needed = [
-            np.flatnonzero((top == j).any(axis=1) | (labels_array == j))
-            for j in range(len(classes))
-        ]
-        offsets = np.cumsum([0] + [p.shape[0] for p in parts[:-1]])
-        return cls(parts, offsets, logits_array, labels_array, needed)
-
-    def gather(self, rows: np.ndarray) -> torch.Tensor:
-        """Activations of the given global rows, shape (len(rows), h, w, c), in row order."""
-        part_of = np.searchsorted(self.offsets, rows, side="right") - 1
-        pieces = [
-            self.parts[p][torch.from_numpy(rows[part_of == p] - self.offsets[p])]
-            for p in np.unique(part_of)
-        ]
-        return torch.cat(pieces)
-
-
-def _fit_class_reducer(
-    name: str, k: int, random_state: int | None, device: torch.device, g: int, activations
-) -> object:
-    from .reducers import make_reducer
-
-    activations = check_activations(activations)
-    reducer = make_reducer(
-        name, k, random_state=random_state, device=device, input_name=f"class {g}"
-    )
-    try:
-        return reducer.fit(activations.reshape(-1, activations.shape[-1]).to(device))
-    except ValueError as error:
-        raise ValueError(f"fitting {name} with {k} components on class {g}: {error}") from error
-
-
-def _check_settings(reducers: Sequence[str], n_components: Iterable[int], top_k: int) -> list[int]:
-    from .reducers import REDUCERS
-
-    unknown = [
-        name for name in reducers if not isinstance(name, str) or name.lower() not in REDUCERS
-    ]
-    if not reducers or unknown:
-        raise ValueError(f"reducers={list(reducers)!r}; choose one or more of {sorted(REDUCERS)}.")
-    values = list(n_components)
-    if not values or any(
-        isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1 for k in values
-    ):
-        raise ValueError(f"n_components={values!r}; give positive ints, e.g. range(5, 55, 5).")
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"top_k={top_k!r}; use a positive int (the paper uses 5).")
-    return [int(k) for k in values]
 
 
 def _check_keys(classes: list[int], test_features: Mapping) -> None:

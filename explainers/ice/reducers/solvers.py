@@ -136,11 +136,22 @@ def nndsvd(
         The scores, transposed (each component's scores contiguous).
     P : array of shape (rank, m)
     """
+    U, s, Vt = randomized_svd(X, rank, rng, n_iter=nndsvd_power_iterations(X.shape, rank))
+    return nndsvd_from_svd(X, rank, U, s, Vt, fill_mean=fill_mean)
+
+
+def nndsvd_power_iterations(shape: tuple[int, int], rank: int) -> int:
+    """Power iterations of NNDSVD's randomised SVD for data of ``shape`` and ``rank``."""
     # scikit-learn's rule for the number of power iterations. Fewer (2) made a
     # worse start at c' = 50: HALS then needed 392 iterations instead of 114 to
     # reach scikit-learn's error on 63,700 × 2,048 synthetic layer4 data.
-    power_iterations = 7 if rank < 0.1 * min(X.shape) else 4
-    U, s, Vt = randomized_svd(X, rank, rng, n_iter=power_iterations)
+    return 7 if rank < 0.1 * min(shape) else 4
+
+
+def nndsvd_from_svd(
+    X: Array, rank: int, U: Array, s: np.ndarray, Vt: np.ndarray, *, fill_mean: bool
+) -> tuple[Array, Array]:
+    """NNDSVD's factors from a truncated SVD ``U·diag(s)·Vt`` of X (see :func:`nndsvd`)."""
     U = xp.host64(U)
     St = np.zeros((rank, X.shape[0]))
     P = np.zeros((rank, X.shape[1]))
