@@ -9,6 +9,8 @@ writes progress, and records the result or the error with its traceback. A job w
 process died is claimed again by the next delivery or by :func:`job_recover` (see
 :mod:`jobs.ownership` for how a dead owner is told apart from a slow one). The handlers
 are idempotent services, so running finished work again is cheap and harmless.
+A handler may fan out into units that run as child jobs on any worker
+(:mod:`jobs.fanout`); the parent waits for them and combines their results.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from .fanout import FanOut, UnitsFailed, fan_out_result, fan_out_start, parent_w
 from .models import Job
 from .ownership import owner_is_gone, this_worker
 from .progress import JobProgress
-from .registry import job_kind, job_kind_names
+from .registry import Combine, job_kind, job_kind_names
 
 logger = logging.getLogger(__name__)
 
@@ -242,7 +244,7 @@ def job_run(job_id: int) -> Job:
 _WAITING = object()  # _fan_out's answer while units are still to run
 
 
-def _fan_out(job: Job, fan: FanOut, combine) -> object:
+def _fan_out(job: Job, fan: FanOut, combine: Combine | None) -> dict[str, Any] | object:
     """Start ``job``'s units; their combined result once all are done, else ``_WAITING``."""
     children, queued = fan_out_start(job, fan, worker=this_worker())
     for child in queued:
