@@ -17,7 +17,7 @@ from tests.explainers.test_celery_worker import _redis_is_up
 
 pytestmark = [
     pytest.mark.skipif(not _redis_is_up(), reason="Redis is not running on 127.0.0.1:6379"),
-    pytest.mark.slow,  # ~40 s: both workers and the script import torch and fit
+    pytest.mark.slow,  # 25-45 s: both workers and the script import torch and fit
 ]
 
 FIT_AND_KILL = """
