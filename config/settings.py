@@ -181,6 +181,17 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "celery"
+# On Redis, a task taken by a worker that then died (kill -9, a lost machine) is not
+# acknowledged and goes back to the queue after this many seconds; a worker that dies
+# cleanly (or whose pool process is killed) requeues it at once. A task running longer is
+# delivered again too, which is harmless: the second delivery finds the job claimed.
+ICELAB_BROKER_VISIBILITY_TIMEOUT = envint("ICELAB_BROKER_VISIBILITY_TIMEOUT", "3600")
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": ICELAB_BROKER_VISIBILITY_TIMEOUT,
+    # Look for such tasks a few times per timeout (kombu's default: every 100 s).
+    "unacked_restore_interval": max(1, min(10, ICELAB_BROKER_VISIBILITY_TIMEOUT // 4)),
+    "unacked_restore_throttle": 1,
+}
 # Job kinds registered for the gpu route go to this queue; run GPU workers with `-Q gpu`.
 ICELAB_GPU_QUEUE = envstr("ICELAB_GPU_QUEUE", "gpu")
 # A running job beats every ICELAB_JOB_HEARTBEAT_SECONDS; one silent for ICELAB_JOB_STALE_SECONDS

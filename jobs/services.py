@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from icelab.errors import ServiceError, error_message
 
+from .fanout import FanOut, UnitsFailed, fan_out_result, fan_out_start, parent_wake, parents_to_wake
 from .models import Job
 from .ownership import owner_is_gone, this_worker
 from .progress import JobProgress
@@ -85,6 +86,10 @@ def job_retry(*, job: Job) -> Job:
             raise ServiceError(
                 f"job {job.pk} is {job.status}; only failed or queued jobs can be retried."
             )
+        # A fan-out runs its failed units again; the parent's run dispatches them.
+        Job.objects.filter(parent=job, status=Job.Status.FAILED).update(
+            status=Job.Status.QUEUED, progress=0, step="queued for retry with its parent job"
+        )
         transaction.on_commit(lambda: job_dispatch(job=job))
     return job
 
@@ -102,6 +107,7 @@ def job_abandon(*, job: Job, reason: str = "its worker stopped before finishing 
         raise ServiceError(
             f"job {job.pk} is {job.status}; only running jobs can be marked as failed."
         )
+    _unit_ended(job)
     return job
 
 
@@ -152,7 +158,7 @@ def _claim(job_id: int) -> bool:
 
 
 def _fail_orphan(job: Job) -> None:
-    Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, worker=job.worker).update(
+    failed = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, worker=job.worker).update(
         status=Job.Status.FAILED,
         error=(
             f"marked as failed: its worker ({job.worker or 'unknown'}) stopped while running it, "
@@ -161,12 +167,15 @@ def _fail_orphan(job: Job) -> None:
         step="failed: its worker stopped",
         finished_at=timezone.now(),
     )
+    if failed:
+        _unit_ended(job)
 
 
 def job_run(job_id: int) -> Job:
     """Run a queued job (or one whose worker died) and record its outcome.
 
-    Anything else is left alone: a job done, failed, or running in a live process.
+    Anything else is left alone: a job done, failed, waiting, or running in a live process.
+    A handler that fans out leaves its job waiting for its units (:mod:`jobs.fanout`).
     """
     if not _claim(job_id):
         return Job.objects.get(pk=job_id)
@@ -176,16 +185,24 @@ def job_run(job_id: int) -> Job:
         if kind is None:
             raise ServiceError(f"job kind {job.kind!r} is unknown to this worker.")
         with _Heartbeat(job.pk):
-            result = kind.handler(job.params, JobProgress(job.pk))
+            result = kind.handler(job.params, JobProgress(job.pk, parent_id=job.parent_id))
+            if isinstance(result, FanOut):
+                result = _fan_out(job, result, kind.combine)
     except Exception as error:
         logger.warning("job %s failed: %s", job.pk, error)
         Job.objects.filter(pk=job.pk).update(
             status=Job.Status.FAILED,
-            error=traceback.format_exc(),
+            # The units' own errors carry their tracebacks; the parent's says which failed.
+            error=error_message(error)
+            if isinstance(error, UnitsFailed)
+            else traceback.format_exc(),
             finished_at=timezone.now(),
             step=f"failed: {error_message(error)}"[:300],
         )
     else:
+        if result is _WAITING:
+            job.refresh_from_db()
+            return job
         Job.objects.filter(pk=job.pk).update(
             status=Job.Status.SUCCEEDED,
             progress=100,
@@ -193,8 +210,28 @@ def job_run(job_id: int) -> Job:
             result=result,
             finished_at=timezone.now(),
         )
+    _unit_ended(job)
     job.refresh_from_db()
     return job
+
+
+_WAITING = object()  # _fan_out's answer while units are still to run
+
+
+def _fan_out(job: Job, fan: FanOut, combine) -> object:
+    """Start ``job``'s units; their combined result once all are done, else ``_WAITING``."""
+    children, queued = fan_out_start(job, fan, worker=this_worker())
+    for child in queued:
+        job_dispatch(job=child)
+    if any(child.status in Job.ACTIVE for child in children):
+        return _WAITING
+    return fan_out_result(job, children, combine)
+
+
+def _unit_ended(job: Job) -> None:
+    """A unit of a fan-out ended (either way): its parent runs again once no unit is left."""
+    if job.parent_id is not None and parent_wake(job.parent_id):
+        job_dispatch(job=Job.objects.get(pk=job.parent_id))
 
 
 class _Heartbeat:
@@ -257,4 +294,9 @@ def job_recover() -> dict[str, list[int]]:
         if job.pk in requeued or not settings.CELERY_BROKER_URL:
             job_dispatch(job=job)
             redispatched.append(job.pk)
-    return {"requeued": requeued, "failed": failed, "dispatched": redispatched}
+    woken = []  # fan-out parents whose last unit's process died before waking them
+    for parent_id in parents_to_wake():
+        if parent_wake(parent_id):
+            job_dispatch(job=Job.objects.get(pk=parent_id))
+            woken.append(parent_id)
+    return {"requeued": requeued, "failed": failed, "dispatched": redispatched, "woken": woken}
