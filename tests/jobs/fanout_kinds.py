@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobs.registry import register
+from jobs.registry import GPU, register
 
 PARENT = "test_squares"
 UNIT = "test_square"
@@ -65,5 +65,5 @@ def combine(params: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, 
     return {"sum_of_squares": sum(result["square"] for result in results), "units": len(results)}
 
 
-register(PARENT, squares, combine=combine)
-register(UNIT, square)
+register(PARENT, squares, queue=GPU, combine=combine)
+register(UNIT, square, queue=GPU)
