@@ -191,6 +191,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Look for such tasks a few times per timeout (kombu's default: every 100 s).
     "unacked_restore_interval": max(1, min(10, ICELAB_BROKER_VISIBILITY_TIMEOUT // 4)),
     "unacked_restore_throttle": 1,
+    # A broker that does not answer fails a submission within seconds, leaving the job
+    # queued with the reason (jobs.services.job_dispatch), instead of hanging the request.
+    "socket_connect_timeout": 5,
 }
 # Job kinds registered for the gpu route go to this queue; run GPU workers with `-Q gpu`.
 ICELAB_GPU_QUEUE = envstr("ICELAB_GPU_QUEUE", "gpu")

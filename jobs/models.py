@@ -45,6 +45,11 @@ class Job(models.Model):
     heartbeat_at = models.DateTimeField(
         null=True, blank=True, help_text="Last sign of life of the process running it."
     )
+    sent_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When it was last handed to a worker (empty: the job broker could not be reached).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

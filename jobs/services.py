@@ -112,17 +112,41 @@ def job_abandon(*, job: Job, reason: str = "its worker stopped before finishing 
 
 
 def job_dispatch(*, job: Job) -> None:
-    """Hand the job to Celery (a broker is configured) or to this process's local worker."""
+    """Hand the job to Celery (a broker is configured) or to this process's local worker.
+
+    A broker that cannot be reached leaves the job queued, with the reason as its step
+    (shown in the admin) and no ``sent_at``: the caller's request still succeeds, and
+    :func:`job_recover` (``manage.py recover_jobs``, each web process's first request)
+    or *Retry* in the admin sends it once the broker is back.
+    """
     if settings.CELERY_BROKER_URL:
+        from kombu.exceptions import OperationalError
+
         from .tasks import run_job
 
         kind = job_kind(job.kind)
         queue = kind.queue if kind is not None else settings.CELERY_TASK_DEFAULT_QUEUE
-        run_job.apply_async(args=[job.pk], queue=queue)
+        try:
+            run_job.apply_async(args=[job.pk], queue=queue)
+        except (OperationalError, OSError) as error:
+            logger.warning("job %s stays queued: the broker is unreachable: %s", job.pk, error)
+            Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+                sent_at=None, step=_broker_unreachable(error)
+            )
+            return
     else:
         from .worker import local_worker
 
         local_worker().enqueue(job.pk)
+    Job.objects.filter(pk=job.pk).update(sent_at=timezone.now())
+
+
+def _broker_unreachable(error: BaseException) -> str:
+    return (
+        "waiting: the job broker (CELERY_BROKER_URL) cannot be reached, so no worker has it "
+        f"yet ({error_message(error)[:100]}); start Redis, then Retry this job or run "
+        "`manage.py recover_jobs`"
+    )[:300]
 
 
 # ----------------------------------------------------------------------------- running
@@ -274,7 +298,8 @@ def job_recover() -> dict[str, list[int]]:
     Running jobs whose process is gone go back to the queue while they have attempts
     left, and are marked failed with the reason otherwise. Without a broker, queued jobs
     lived only in a dead process's memory, so they are handed to this process's worker
-    (a job is claimed once, so a second hand-off is harmless).
+    (a job is claimed once, so a second hand-off is harmless); with one, queued jobs
+    that were never sent (the broker was down) are sent now.
     """
     requeued, failed = [], []
     for job in Job.objects.filter(status=Job.Status.RUNNING):
@@ -291,7 +316,8 @@ def job_recover() -> dict[str, list[int]]:
             requeued.append(job.pk)
     redispatched = []
     for job in Job.objects.filter(status=Job.Status.QUEUED).order_by("created_at"):
-        if job.pk in requeued or not settings.CELERY_BROKER_URL:
+        # With a broker, a queued job has its message there, unless sending it failed.
+        if job.pk in requeued or not settings.CELERY_BROKER_URL or job.sent_at is None:
             job_dispatch(job=job)
             redispatched.append(job.pk)
     woken = []  # fan-out parents whose last unit's process died before waking them

@@ -13,6 +13,7 @@ their image files stay in a session media folder.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -231,3 +232,20 @@ def _fresh_rate_limits():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture
+def broker_down(settings, monkeypatch) -> str:
+    """CELERY_BROKER_URL pointing at a port nothing listens on."""
+    from config.celery import app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"redis://127.0.0.1:{port}/13"
+    settings.CELERY_BROKER_URL = url
+    monkeypatch.setattr(app.conf, "broker_url", url)
+    # Connections to another broker made earlier in the session are not reused.
+    monkeypatch.setattr(app, "_pool", None)
+    monkeypatch.setattr(app.amqp, "_producer_pool", None)
+    return url
