@@ -121,6 +121,10 @@ DATABASES = {
     "default": dj_database_url.parse(
         _DATABASE_URL,
         conn_max_age=envint("DATABASE_CONN_MAX_AGE", "0"),
+        # A kept connection (DATABASE_CONN_MAX_AGE > 0) that the server dropped meanwhile
+        # (a restart, a failover) is found dead and replaced as the next request begins,
+        # instead of failing that request. Costs one "SELECT 1" per request, only then.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
