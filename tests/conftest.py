@@ -249,3 +249,29 @@ def broker_down(settings, monkeypatch) -> str:
     monkeypatch.setattr(app, "_pool", None)
     monkeypatch.setattr(app.amqp, "_producer_pool", None)
     return url
+
+
+@pytest.fixture
+def full_disk(monkeypatch) -> dict:
+    """The media disk fills up: ``state["left"]`` more files are written whole, then each
+    save writes half its bytes (what a full disk leaves) and raises ENOSPC."""
+    import errno
+
+    from django.core.files.storage import FileSystemStorage
+
+    state = {"left": 0, "failed": []}
+    original = FileSystemStorage._save
+
+    def save(storage, name, content):
+        if state["left"] > 0:
+            state["left"] -= 1
+            return original(storage, name, content)
+        path = Path(storage.path(name))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = content.read()
+        path.write_bytes(data[: len(data) // 2])
+        state["failed"].append(name)
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(FileSystemStorage, "_save", save)
+    return state
