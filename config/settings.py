@@ -223,7 +223,9 @@ ICELAB_PUBLIC_URL = envstr("ICELAB_PUBLIC_URL", "")
 _CACHE_URL = envsecret("CACHE_URL")
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _CACHE_URL}
+        # While Redis is unreachable the counters live in each process (icelab/cache.py),
+        # so participants are still served.
+        {"BACKEND": "icelab.cache.RedisCacheWithLocalFallback", "LOCATION": _CACHE_URL}
         if _CACHE_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )

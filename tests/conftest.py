@@ -275,3 +275,17 @@ def full_disk(monkeypatch) -> dict:
 
     monkeypatch.setattr(FileSystemStorage, "_save", save)
     return state
+
+
+@pytest.fixture
+def cache_redis_down(settings) -> None:
+    """CACHE_URL's Redis (rate-limit counters) on a port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "icelab.cache.RedisCacheWithLocalFallback",
+            "LOCATION": f"redis://127.0.0.1:{port}/12",
+        }
+    }

@@ -94,3 +94,9 @@ def test_a_kept_connection_the_server_dropped_is_replaced_by_the_next_request(
     assert page.status == 303
     participant.refresh_from_db()
     assert TrialResponse.objects.filter(participant=participant).count() == 1
+
+
+def test_participants_are_served_while_the_cache_redis_is_down(cache_redis_down, study, walker):
+    url = walker.start(study)  # the study entry counts its rate limit in the cache
+    participant = walk_to(walker, url, "choice")
+    assert walker.answer(url, answer_for(participant)).status == 303
