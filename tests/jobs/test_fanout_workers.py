@@ -18,19 +18,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
-from config import deploy
-from tests.explainers.test_celery_worker import BROKER, _redis_is_up, _worker_database
+from tests.celery_workers import celery_workers
+from tests.explainers.test_celery_worker import _redis_is_up
 
-ROOT = Path(__file__).resolve().parents[2]
 UNITS, HELD = 8, 3
 
 SCRIPT = """
@@ -63,88 +58,24 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def two_workers(tmp_path):
-    database_url, cleanup = _worker_database(tmp_path)
-    queue = f"test-fanout-{uuid.uuid4().hex[:8]}"  # no message of another run reaches these workers
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "icelab-tests-not-secret",
-        "ICELAB_HOME": str(tmp_path / "home"),
-        "DATABASE_URL": database_url,
-        "CELERY_BROKER_URL": BROKER,
-        "CELERY_RESULT_BACKEND": "",
-        "ICELAB_GPU_QUEUE": queue,  # the test kinds go to the gpu route
-        "ICELAB_BROKER_VISIBILITY_TIMEOUT": "3",
-        "ICELAB_JOB_STALE_SECONDS": "5",
-        "PYTHONPATH": str(ROOT),
-    }
-    command = deploy.with_option(deploy.GPU_WORKER, "queues", queue)
-    command += ["--include=tests.jobs.fanout_kinds", "--without-mingle", "--without-gossip"]
-    workers, logs = [], []
-    try:
-        for name in ("a", "b"):
-            log = tmp_path / f"worker-{name}.log"
-            logs.append(log)
-            node = f"fanout-{name}-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
-            workers.append(
-                subprocess.Popen(
-                    deploy.local(command) + ["-n", node],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=log.open("w"),
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # its own process group: killed whole, pool included
-                )
-            )
-        subprocess.run(
-            deploy.local(deploy.MIGRATE) + ["-v", "0"], cwd=ROOT, env=env, check=True, timeout=120
-        )
-        script = tmp_path / "fanout_script.py"
-        script.write_text("import django\ndjango.setup()\n" + SCRIPT)
-        yield {"env": env, "workers": workers, "logs": logs, "script": script}
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                os.killpg(worker.pid, signal.SIGTERM)
-        for worker in workers:
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-        cleanup()
-        _forget_queue(queue)
-
-
-def _forget_queue(queue: str) -> None:
-    """Remove the queue and kombu's bindings for it, so runs leave nothing in the test's Redis db."""
-    import redis
-
-    client = redis.Redis.from_url(BROKER)
-    client.delete(queue, *client.keys(f"_kombu.binding*.{queue}"))
+    with celery_workers(
+        tmp_path,
+        2,
+        include="tests.jobs.fanout_kinds",  # the test kinds, on the gpu route
+        ICELAB_BROKER_VISIBILITY_TIMEOUT="3",
+        ICELAB_JOB_STALE_SECONDS="5",
+    ) as workers:
+        yield workers
 
 
 def _script(workers, *args: str) -> dict:
-    done = subprocess.run(
-        [sys.executable, str(workers["script"]), *args],
-        cwd=ROOT,
-        env=workers["env"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def _logs(workers) -> str:
-    return "\n".join(log.read_text()[-2500:] for log in workers["logs"])
+    return json.loads(workers.run_script(SCRIPT, *args).strip().splitlines()[-1])
 
 
 def _wait_for(path: Path, workers, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
-        assert time.monotonic() < deadline, f"{path.name} never appeared\n{_logs(workers)}"
+        assert time.monotonic() < deadline, f"{path.name} never appeared\n{workers.log_tails()}"
         time.sleep(0.05)
 
 
@@ -155,13 +86,13 @@ def test_a_worker_killed_mid_unit_loses_nothing_and_duplicates_nothing(two_worke
 
     _wait_for(out / f"holding-{HELD}", two_workers)
     holder = int((out / f"holding-{HELD}").read_text())
-    (victim,) = [w for w in two_workers["workers"] if os.getpgid(holder) == w.pid]
+    victim = two_workers.holding(holder)
     os.killpg(victim.pid, signal.SIGKILL)  # the worker and its pool process, mid-unit
     victim.wait(timeout=10)
     (out / "release").touch()
 
     job = _script(two_workers, "wait", str(parent), "60")
-    assert job["status"] == "succeeded", (job, _logs(two_workers))
+    assert job["status"] == "succeeded", (job, two_workers.log_tails())
     assert job["progress"] == 100
     assert job["result"] == {"sum_of_squares": sum(n * n for n in range(UNITS)), "units": UNITS}
 
