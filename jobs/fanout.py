@@ -147,7 +147,7 @@ def parent_wake(parent_id: int) -> bool:
     total = children.count()
     if done < total:
         Job.objects.filter(pk=parent_id, status=Job.Status.WAITING).update(
-            step=_waiting_step(done, total)
+            step=_waiting_step(done, total), progress=_mean_progress(parent_id)
         )
         return False
     return bool(

@@ -63,6 +63,8 @@ def test_the_parent_waits_with_the_mean_progress_of_its_units(db, tmp_path, disp
     assert dispatched == [child.pk for child in children]  # the units, not the parent
 
     jobs.job_run(children[0].pk)  # 100 %
+    parent.refresh_from_db()
+    assert parent.progress == 25.0  # counted as the unit ends, not only as units report
     from jobs.progress import JobProgress
 
     JobProgress(children[1].pk, parent_id=parent.pk)(0.5, "half")  # 50 %
