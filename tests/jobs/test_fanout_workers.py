@@ -6,11 +6,13 @@ own process group, on a queue of this test's own, with the test-only kinds of
 share a database of their own (a SQLite file, or a fresh PostgreSQL database when the
 suite runs on PostgreSQL), as in ``tests/explainers/test_celery_worker.py``.
 
-Unit 3 stops half-way through writing its file and waits; the test kills its worker's
-whole process group (the worker and its pool process, as when a machine dies), then
-lets the unit go on. The task was never acknowledged, so Redis hands it to the other
-worker after the visibility timeout (3 s here); that worker finds the unit's owner gone,
-takes it over and writes it whole; the last unit wakes the parent, which combines.
+Unit 3 stops half-way through writing its file and waits; the test kills either its
+worker's whole process group (the worker and its pool process, as when a machine dies)
+or only the pool process running it (as the OOM killer does), then lets the unit go on.
+A whole worker never acknowledged the task, so Redis hands it to the other worker after
+the visibility timeout (3 s here); a worker whose pool process died rejects the task
+back to the queue at once (``reject_on_worker_lost``). The worker that gets it finds the
+unit's owner gone, takes it over and writes it whole; the last unit wakes the parent.
 """
 
 from __future__ import annotations
@@ -79,7 +81,10 @@ def _wait_for(path: Path, workers, timeout: float = 60) -> None:
         time.sleep(0.05)
 
 
-def test_a_worker_killed_mid_unit_loses_nothing_and_duplicates_nothing(two_workers, tmp_path):
+@pytest.mark.parametrize("killed", ["worker", "pool process"])
+def test_a_worker_killed_mid_unit_loses_nothing_and_duplicates_nothing(
+    two_workers, tmp_path, killed
+):
     out = tmp_path / "out"
     out.mkdir()
     parent = _script(two_workers, "submit", str(out), str(UNITS), str(HELD))["id"]
@@ -87,8 +92,11 @@ def test_a_worker_killed_mid_unit_loses_nothing_and_duplicates_nothing(two_worke
     _wait_for(out / f"holding-{HELD}", two_workers)
     holder = int((out / f"holding-{HELD}").read_text())
     victim = two_workers.holding(holder)
-    os.killpg(victim.pid, signal.SIGKILL)  # the worker and its pool process, mid-unit
-    victim.wait(timeout=10)
+    if killed == "worker":  # the worker and its pool process, as when a machine dies
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.wait(timeout=10)
+    else:  # only the process running the unit, as the kernel's OOM killer does
+        os.kill(holder, signal.SIGKILL)
     (out / "release").touch()
 
     job = _script(two_workers, "wait", str(parent), "60")
@@ -103,7 +111,7 @@ def test_a_worker_killed_mid_unit_loses_nothing_and_duplicates_nothing(two_worke
     assert {child["n"]: child["attempts"] for child in children} == {
         n: 2 if n == HELD else 1 for n in range(UNITS)
     }
-    # Each unit started once, except the held one: once in the killed worker, once in the other.
+    # Each unit started once, except the held one: once in the killed process, once in another.
     starts = [line.split() for line in (out / "starts.log").read_text().splitlines()]
     assert sorted(int(n) for n, _ in starts) == sorted([*range(UNITS), HELD])
     held_pids = [int(pid) for n, pid in starts if int(n) == HELD]
