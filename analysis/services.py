@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 
 from analysis.stats import ReportSettings, ScoringRules, build_report, write_report
 from icelab.errors import ServiceError
+from icelab.storage import storage_discard_partial, storage_save
 from jobs.models import Job
 from studies.models import Study
 
@@ -149,27 +148,51 @@ def _data_so_far(study: Study, counts: dict[str, int]) -> str:
 
 
 def _store(paths: dict[str, Path], stored: StoredReport) -> None:
-    """Every file through the storage API, then summary.json, which marks the report complete."""
-    for name, path in sorted(paths.items()):
-        with path.open("rb") as handle:
-            saved = default_storage.save(stored.files[name], ContentFile(handle.read()))
-        if saved != stored.files[name]:  # the run id is random, so a clash is a bug, not a race
-            raise ServiceError(f"{stored.files[name]} already existed in storage; not replaced.")
-    summary = json.dumps(stored.summary(), indent=2).encode()
-    default_storage.save(f"{stored.storage_dir}/{SUMMARY}", ContentFile(summary))
+    """Every file through the storage API, then summary.json, which marks the report complete.
+
+    A file that cannot be written (full disk, unwritable folder) removes the ones stored
+    before it, so no report is left half there, and raises the storage's clear error.
+    """
+    saved_names: list[str] = []
+    try:
+        for name, path in sorted(paths.items()):
+            saved = storage_save(stored.files[name], path.read_bytes())
+            saved_names.append(saved)
+            if saved != stored.files[name]:  # the run id is random: a clash is a bug, not a race
+                raise ServiceError(
+                    f"{stored.files[name]} already existed in storage; not replaced."
+                )
+        summary = json.dumps(stored.summary(), indent=2).encode()
+        storage_save(f"{stored.storage_dir}/{SUMMARY}", summary)
+    except BaseException:
+        for name in saved_names:
+            storage_discard_partial(name)
+        raise
 
 
 def _copy_local(paths: dict[str, Path], out: Path, stored: StoredReport) -> None:
-    """Copy each file into ``out`` under a temporary name, then rename it into place."""
-    out.mkdir(parents=True, exist_ok=True)
-    sources = {**paths}
-    for name, source in sorted(sources.items()):
-        temporary = out / f".{name}.{os.getpid()}.tmp"
-        shutil.copyfile(source, temporary)
-        os.replace(temporary, out / name)
+    """Copy each file into ``out`` under a temporary name, then rename it into place.
+
+    summary.json comes last: a folder without it holds an incomplete copy. A copy that
+    fails (full disk, unwritable folder) removes its temporary file and says what to do.
+    """
     temporary = out / f".{SUMMARY}.{os.getpid()}.tmp"
-    temporary.write_text(json.dumps(stored.summary(), indent=2), encoding="utf-8")
-    os.replace(temporary, out / SUMMARY)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, source in sorted(paths.items()):
+            temporary = out / f".{name}.{os.getpid()}.tmp"
+            shutil.copyfile(source, temporary)
+            os.replace(temporary, out / name)
+        temporary = out / f".{SUMMARY}.{os.getpid()}.tmp"
+        temporary.write_text(json.dumps(stored.summary(), indent=2), encoding="utf-8")
+        os.replace(temporary, out / SUMMARY)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise ServiceError(
+            f"could not copy the report into {out}: {error.strerror or error}; the report is "
+            f"stored in ICE Lab ({stored.storage_dir}). To fix: free disk space there or choose "
+            "a writable folder, and run it again."
+        ) from error
 
 
 def _scaled(progress: Progress | None, start: float, end: float) -> Progress | None:

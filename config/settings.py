@@ -121,6 +121,10 @@ DATABASES = {
     "default": dj_database_url.parse(
         _DATABASE_URL,
         conn_max_age=envint("DATABASE_CONN_MAX_AGE", "0"),
+        # A kept connection (DATABASE_CONN_MAX_AGE > 0) that the server dropped meanwhile
+        # (a restart, a failover) is found dead and replaced as the next request begins,
+        # instead of failing that request. Costs one "SELECT 1" per request, only then.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -181,6 +185,20 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "celery"
+# On Redis, a task taken by a worker that then died (kill -9, a lost machine) is not
+# acknowledged and goes back to the queue after this many seconds; a worker that dies
+# cleanly (or whose pool process is killed) requeues it at once. A task running longer is
+# delivered again too, which is harmless: the second delivery finds the job claimed.
+ICELAB_BROKER_VISIBILITY_TIMEOUT = envint("ICELAB_BROKER_VISIBILITY_TIMEOUT", "3600")
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": ICELAB_BROKER_VISIBILITY_TIMEOUT,
+    # Look for such tasks a few times per timeout (kombu's default: every 100 s).
+    "unacked_restore_interval": max(1, min(10, ICELAB_BROKER_VISIBILITY_TIMEOUT // 4)),
+    "unacked_restore_throttle": 1,
+    # A broker that does not answer fails a submission within seconds, leaving the job
+    # queued with the reason (jobs.services.job_dispatch), instead of hanging the request.
+    "socket_connect_timeout": 5,
+}
 # Job kinds registered for the gpu route go to this queue; run GPU workers with `-Q gpu`.
 ICELAB_GPU_QUEUE = envstr("ICELAB_GPU_QUEUE", "gpu")
 # A running job beats every ICELAB_JOB_HEARTBEAT_SECONDS; one silent for ICELAB_JOB_STALE_SECONDS
@@ -205,7 +223,9 @@ ICELAB_PUBLIC_URL = envstr("ICELAB_PUBLIC_URL", "")
 _CACHE_URL = envsecret("CACHE_URL")
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _CACHE_URL}
+        # While Redis is unreachable the counters live in each process (icelab/cache.py),
+        # so participants are still served.
+        {"BACKEND": "icelab.cache.RedisCacheWithLocalFallback", "LOCATION": _CACHE_URL}
         if _CACHE_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils.html import format_html
 
 from icelab.errors import error_message
@@ -28,6 +29,8 @@ class JobAdmin(admin.ModelAdmin):
     actions = ["retry", "abandon"]
     fields = [
         "kind",
+        "parent",
+        "units",
         "params",
         "status",
         "progress_bar",
@@ -35,6 +38,7 @@ class JobAdmin(admin.ModelAdmin):
         "attempts",
         "worker",
         "heartbeat_at",
+        "sent_at",
         "result",
         "error_text",
         "created_at",
@@ -57,6 +61,18 @@ class JobAdmin(admin.ModelAdmin):
             job.progress,
             round(job.progress),
         )
+
+    @admin.display(description="units")
+    def units(self, job: Job):
+        """A fan-out's units: how many ended, how many failed, and a link to their list."""
+        children = job.children.all()
+        total = children.count()
+        if not total:
+            return "—"
+        done = children.filter(status__in=Job.FINISHED).count()
+        failed = children.filter(status=Job.Status.FAILED).count()
+        url = reverse("admin:jobs_job_changelist") + f"?parent__id__exact={job.pk}"
+        return format_html('<a href="{}">{} of {} ended, {} failed</a>', url, done, total, failed)
 
     @admin.display(description="error")
     def error_text(self, job: Job):

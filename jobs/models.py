@@ -14,9 +14,20 @@ class Job(models.Model):
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        # A fan-out parent whose units run as child jobs; it runs again when the last one ends.
+        WAITING = "waiting", "Waiting for its units"
 
-    ACTIVE = (Status.QUEUED, Status.RUNNING)
+    ACTIVE = (Status.QUEUED, Status.RUNNING, Status.WAITING)
+    FINISHED = (Status.SUCCEEDED, Status.FAILED)
 
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="children",
+        help_text="The fan-out job this job is one unit of.",
+    )
     kind = models.CharField(max_length=50)
     params = models.JSONField(default=dict)
     idempotency_key = models.CharField(max_length=64, db_index=True, editable=False)
@@ -34,6 +45,11 @@ class Job(models.Model):
     heartbeat_at = models.DateTimeField(
         null=True, blank=True, help_text="Last sign of life of the process running it."
     )
+    sent_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When it was last handed to a worker (empty: the job broker could not be reached).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -44,8 +60,14 @@ class Job(models.Model):
             # The same work cannot be queued twice at once; submitting it again returns the active job.
             models.UniqueConstraint(
                 fields=["idempotency_key"],
-                condition=Q(status__in=["queued", "running"]),
+                condition=Q(status__in=["queued", "running", "waiting"]),
                 name="one_active_job_per_key",
+            ),
+            # A parent run again (redelivered, recovered, retried) finds its units instead of adding them.
+            models.UniqueConstraint(
+                fields=["parent", "idempotency_key"],
+                condition=Q(parent__isnull=False),
+                name="one_child_per_unit",
             ),
             models.CheckConstraint(
                 condition=Q(progress__gte=0) & Q(progress__lte=100), name="job_progress_percent"

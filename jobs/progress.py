@@ -21,11 +21,13 @@ class JobProgress:
     """Writes ``progress(fraction, step)`` to a job's row, at most every ``interval`` seconds.
 
     Each write also refreshes the job's heartbeat, which is how a crashed worker's job is
-    told apart from a slow one.
+    told apart from a slow one. A unit of a fan-out (``parent_id``) also refreshes its
+    parent's progress, the mean of its units'.
     """
 
-    def __init__(self, job_id: int, interval: float = 0.5) -> None:
+    def __init__(self, job_id: int, interval: float = 0.5, *, parent_id: int | None = None) -> None:
         self.job_id = job_id
+        self.parent_id = parent_id
         self.interval = interval
         self._last = float("-inf")
 
@@ -40,3 +42,7 @@ class JobProgress:
         Job.objects.filter(pk=self.job_id).update(
             progress=percent, step=step[:300], heartbeat_at=timezone.now()
         )
+        if self.parent_id is not None:  # a unit of a fan-out: the parent shows the units' mean
+            from .fanout import parent_progress_refresh
+
+            parent_progress_refresh(self.parent_id)

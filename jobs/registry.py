@@ -5,7 +5,13 @@ Apps register their kinds from ``AppConfig.ready()``::
     register("fit_explainers", fit_explainers_job, queue=GPU)
 
 A handler takes ``(params, progress)`` and returns a JSON-ready dict; ``progress`` is
-the one protocol every long service speaks: ``progress(fraction, step)``.
+the one protocol every long service speaks: ``progress(fraction, step)``. A handler
+may instead return :func:`jobs.fanout.fan_out` ``(units, child_kind)``: each unit runs
+as a child job of ``child_kind`` on any worker, and the kind's ``combine(params,
+results)`` turns the units' results into the job's own once they are all done::
+
+    register("fit_explainers", fit_explainers, queue=GPU, combine=fit_explainers_combine)
+    register("fit_explainer", fit_explainer, queue=GPU)  # one (class, reducer) unit
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .progress import Progress
 
-Handler = Callable[[dict[str, Any], Progress], dict[str, Any]]
+Handler = Callable[[dict[str, Any], Progress], Any]  # a dict, or jobs.fanout.FanOut
+Combine = Callable[[dict[str, Any], list[dict[str, Any]]], dict[str, Any]]
 
 DEFAULT = "default"  # CPU work: Celery's default queue
 GPU = "gpu"  # torch work: the queue GPU workers consume (ICELAB_GPU_QUEUE)
@@ -31,6 +38,7 @@ class JobKind:
     name: str
     handler: Handler
     route: str = DEFAULT
+    combine: Combine | None = None
 
     @property
     def queue(self) -> str:
@@ -43,8 +51,15 @@ class JobKind:
 _KINDS: dict[str, JobKind] = {}
 
 
-def register(name: str, handler: Handler, *, queue: str = DEFAULT) -> JobKind:
-    """Make job kind ``name`` known; registering the same handler again is harmless."""
+def register(
+    name: str, handler: Handler, *, queue: str = DEFAULT, combine: Combine | None = None
+) -> JobKind:
+    """Make job kind ``name`` known; registering the same handler again is harmless.
+
+    ``combine(params, results)`` is for kinds whose handler fans out: it receives the
+    units' results in unit order and returns the job's result (default: the results
+    as ``{"units": results}``).
+    """
     if queue not in ROUTES:
         raise ImproperlyConfigured(f"job kind {name!r}: queue={queue!r}; use one of {ROUTES}.")
     existing = _KINDS.get(name)
@@ -52,7 +67,7 @@ def register(name: str, handler: Handler, *, queue: str = DEFAULT) -> JobKind:
         raise ImproperlyConfigured(
             f"job kind {name!r} is registered twice with different handlers."
         )
-    kind = _KINDS[name] = JobKind(name, handler, queue)
+    kind = _KINDS[name] = JobKind(name, handler, queue, combine)
     return kind
 
 

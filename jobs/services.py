@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from icelab.errors import ServiceError, error_message
 
+from .fanout import FanOut, UnitsFailed, fan_out_result, fan_out_start, parent_wake, parents_to_wake
 from .models import Job
 from .ownership import owner_is_gone, this_worker
 from .progress import JobProgress
@@ -85,6 +86,10 @@ def job_retry(*, job: Job) -> Job:
             raise ServiceError(
                 f"job {job.pk} is {job.status}; only failed or queued jobs can be retried."
             )
+        # A fan-out runs its failed units again; the parent's run dispatches them.
+        Job.objects.filter(parent=job, status=Job.Status.FAILED).update(
+            status=Job.Status.QUEUED, progress=0, step="queued for retry with its parent job"
+        )
         transaction.on_commit(lambda: job_dispatch(job=job))
     return job
 
@@ -102,21 +107,46 @@ def job_abandon(*, job: Job, reason: str = "its worker stopped before finishing 
         raise ServiceError(
             f"job {job.pk} is {job.status}; only running jobs can be marked as failed."
         )
+    _unit_ended(job)
     return job
 
 
 def job_dispatch(*, job: Job) -> None:
-    """Hand the job to Celery (a broker is configured) or to this process's local worker."""
+    """Hand the job to Celery (a broker is configured) or to this process's local worker.
+
+    A broker that cannot be reached leaves the job queued, with the reason as its step
+    (shown in the admin) and no ``sent_at``: the caller's request still succeeds, and
+    :func:`job_recover` (``manage.py recover_jobs``, each web process's first request)
+    or *Retry* in the admin sends it once the broker is back.
+    """
     if settings.CELERY_BROKER_URL:
+        from kombu.exceptions import OperationalError
+
         from .tasks import run_job
 
         kind = job_kind(job.kind)
         queue = kind.queue if kind is not None else settings.CELERY_TASK_DEFAULT_QUEUE
-        run_job.apply_async(args=[job.pk], queue=queue)
+        try:
+            run_job.apply_async(args=[job.pk], queue=queue)
+        except (OperationalError, OSError) as error:
+            logger.warning("job %s stays queued: the broker is unreachable: %s", job.pk, error)
+            Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+                sent_at=None, step=_broker_unreachable(error)
+            )
+            return
     else:
         from .worker import local_worker
 
         local_worker().enqueue(job.pk)
+    Job.objects.filter(pk=job.pk).update(sent_at=timezone.now())
+
+
+def _broker_unreachable(error: BaseException) -> str:
+    return (
+        "waiting: the job broker (CELERY_BROKER_URL) cannot be reached, so no worker has it "
+        f"yet ({error_message(error)[:100]}); start Redis, then Retry this job or run "
+        "`manage.py recover_jobs`"
+    )[:300]
 
 
 # ----------------------------------------------------------------------------- running
@@ -152,7 +182,7 @@ def _claim(job_id: int) -> bool:
 
 
 def _fail_orphan(job: Job) -> None:
-    Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, worker=job.worker).update(
+    failed = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, worker=job.worker).update(
         status=Job.Status.FAILED,
         error=(
             f"marked as failed: its worker ({job.worker or 'unknown'}) stopped while running it, "
@@ -161,12 +191,15 @@ def _fail_orphan(job: Job) -> None:
         step="failed: its worker stopped",
         finished_at=timezone.now(),
     )
+    if failed:
+        _unit_ended(job)
 
 
 def job_run(job_id: int) -> Job:
     """Run a queued job (or one whose worker died) and record its outcome.
 
-    Anything else is left alone: a job done, failed, or running in a live process.
+    Anything else is left alone: a job done, failed, waiting, or running in a live process.
+    A handler that fans out leaves its job waiting for its units (:mod:`jobs.fanout`).
     """
     if not _claim(job_id):
         return Job.objects.get(pk=job_id)
@@ -176,16 +209,24 @@ def job_run(job_id: int) -> Job:
         if kind is None:
             raise ServiceError(f"job kind {job.kind!r} is unknown to this worker.")
         with _Heartbeat(job.pk):
-            result = kind.handler(job.params, JobProgress(job.pk))
+            result = kind.handler(job.params, JobProgress(job.pk, parent_id=job.parent_id))
+            if isinstance(result, FanOut):
+                result = _fan_out(job, result, kind.combine)
     except Exception as error:
         logger.warning("job %s failed: %s", job.pk, error)
         Job.objects.filter(pk=job.pk).update(
             status=Job.Status.FAILED,
-            error=traceback.format_exc(),
+            # The units' own errors carry their tracebacks; the parent's says which failed.
+            error=error_message(error)
+            if isinstance(error, UnitsFailed)
+            else traceback.format_exc(),
             finished_at=timezone.now(),
             step=f"failed: {error_message(error)}"[:300],
         )
     else:
+        if result is _WAITING:
+            job.refresh_from_db()
+            return job
         Job.objects.filter(pk=job.pk).update(
             status=Job.Status.SUCCEEDED,
             progress=100,
@@ -193,8 +234,28 @@ def job_run(job_id: int) -> Job:
             result=result,
             finished_at=timezone.now(),
         )
+    _unit_ended(job)
     job.refresh_from_db()
     return job
+
+
+_WAITING = object()  # _fan_out's answer while units are still to run
+
+
+def _fan_out(job: Job, fan: FanOut, combine) -> object:
+    """Start ``job``'s units; their combined result once all are done, else ``_WAITING``."""
+    children, queued = fan_out_start(job, fan, worker=this_worker())
+    for child in queued:
+        job_dispatch(job=child)
+    if any(child.status in Job.ACTIVE for child in children):
+        return _WAITING
+    return fan_out_result(job, children, combine)
+
+
+def _unit_ended(job: Job) -> None:
+    """A unit of a fan-out ended (either way): its parent runs again once no unit is left."""
+    if job.parent_id is not None and parent_wake(job.parent_id):
+        job_dispatch(job=Job.objects.get(pk=job.parent_id))
 
 
 class _Heartbeat:
@@ -237,7 +298,8 @@ def job_recover() -> dict[str, list[int]]:
     Running jobs whose process is gone go back to the queue while they have attempts
     left, and are marked failed with the reason otherwise. Without a broker, queued jobs
     lived only in a dead process's memory, so they are handed to this process's worker
-    (a job is claimed once, so a second hand-off is harmless).
+    (a job is claimed once, so a second hand-off is harmless); with one, queued jobs
+    that were never sent (the broker was down) are sent now.
     """
     requeued, failed = [], []
     for job in Job.objects.filter(status=Job.Status.RUNNING):
@@ -254,7 +316,13 @@ def job_recover() -> dict[str, list[int]]:
             requeued.append(job.pk)
     redispatched = []
     for job in Job.objects.filter(status=Job.Status.QUEUED).order_by("created_at"):
-        if job.pk in requeued or not settings.CELERY_BROKER_URL:
+        # With a broker, a queued job has its message there, unless sending it failed.
+        if job.pk in requeued or not settings.CELERY_BROKER_URL or job.sent_at is None:
             job_dispatch(job=job)
             redispatched.append(job.pk)
-    return {"requeued": requeued, "failed": failed, "dispatched": redispatched}
+    woken = []  # fan-out parents whose last unit's process died before waking them
+    for parent_id in parents_to_wake():
+        if parent_wake(parent_id):
+            job_dispatch(job=Job.objects.get(pk=parent_id))
+            woken.append(parent_id)
+    return {"requeued": requeued, "failed": failed, "dispatched": redispatched, "woken": woken}

@@ -13,6 +13,7 @@ their image files stay in a session media folder.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -231,3 +232,60 @@ def _fresh_rate_limits():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture
+def broker_down(settings, monkeypatch) -> str:
+    """CELERY_BROKER_URL pointing at a port nothing listens on."""
+    from config.celery import app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"redis://127.0.0.1:{port}/13"
+    settings.CELERY_BROKER_URL = url
+    monkeypatch.setattr(app.conf, "broker_url", url)
+    # Connections to another broker made earlier in the session are not reused.
+    monkeypatch.setattr(app, "_pool", None)
+    monkeypatch.setattr(app.amqp, "_producer_pool", None)
+    return url
+
+
+@pytest.fixture
+def full_disk(monkeypatch) -> dict:
+    """The media disk fills up: ``state["left"]`` more files are written whole, then each
+    save writes half its bytes (what a full disk leaves) and raises ENOSPC."""
+    import errno
+
+    from django.core.files.storage import FileSystemStorage
+
+    state = {"left": 0, "failed": []}
+    original = FileSystemStorage._save
+
+    def save(storage, name, content):
+        if state["left"] > 0:
+            state["left"] -= 1
+            return original(storage, name, content)
+        path = Path(storage.path(name))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = content.read()
+        path.write_bytes(data[: len(data) // 2])
+        state["failed"].append(name)
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(FileSystemStorage, "_save", save)
+    return state
+
+
+@pytest.fixture
+def cache_redis_down(settings) -> None:
+    """CACHE_URL's Redis (rate-limit counters) on a port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "icelab.cache.RedisCacheWithLocalFallback",
+            "LOCATION": f"redis://127.0.0.1:{port}/12",
+        }
+    }

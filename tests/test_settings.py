@@ -149,7 +149,7 @@ def test_one_switch_turns_on_https_and_each_part_can_be_overridden(monkeypatch):
         assert s.SECURE_HSTS_INCLUDE_SUBDOMAINS and s.SECURE_HSTS_PRELOAD
         assert s.SECURE_PROXY_SSL_HEADER == ("HTTP_X_FORWARDED_PROTO", "https")
         assert s.CACHES["default"] == {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "icelab.cache.RedisCacheWithLocalFallback",
             "LOCATION": "redis://127.0.0.1:6379/12",
         }
     finally:

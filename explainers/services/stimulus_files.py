@@ -12,12 +12,12 @@ import io
 from pathlib import Path
 
 import numpy as np
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image
 from torchvision import transforms
 
 from explainers.ice.heatmaps import concept_heatmap, highlight_concept
+from icelab.storage import storage_save
 
 from .scenarios import Geometry
 
@@ -81,7 +81,9 @@ def store_png(image: Image.Image) -> tuple[str, str]:
     digest = hashlib.sha256(data).hexdigest()
     name = f"{STIMULI_DIR}/{digest}.png"
     if not default_storage.exists(name):
-        saved = default_storage.save(name, ContentFile(data))
+        # A full disk or unwritable media folder raises a ServiceError and leaves no partial
+        # file: one under this name would pass for the real image from then on.
+        saved = storage_save(name, data)
         if saved != name:  # another process stored the same content meanwhile
             default_storage.delete(saved)
     return name, digest

@@ -40,3 +40,18 @@ def test_a_running_job_can_be_marked_failed(admin_client, db):
     )
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED and "found its worker gone" in job.error
+
+
+def test_a_fan_out_shows_its_units_and_links_to_them(admin_client, db):
+    parent = Job.objects.create(kind="fit_explainers", idempotency_key="p", status="waiting")
+    for n, status in enumerate(["succeeded", "failed", "running"]):
+        Job.objects.create(
+            kind="fit_explainer", idempotency_key=f"u{n}", parent=parent, status=status
+        )
+    page = admin_client.get(reverse("admin:jobs_job_change", args=[parent.pk])).content.decode()
+    assert "2 of 3 ended, 1 failed" in page
+    units = admin_client.get(
+        reverse("admin:jobs_job_changelist") + f"?parent__id__exact={parent.pk}"
+    ).content.decode()
+    assert "3 jobs" in units  # the units, without their parent
+    assert reverse("admin:jobs_job_change", args=[parent.pk]) not in units
