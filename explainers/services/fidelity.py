@@ -178,6 +178,15 @@ def fidelity_sweep_plan_of_run(run: str) -> SweepPlan:
     return plan
 
 
+def fidelity_sweep_finished(*, plan: SweepPlan) -> FidelitySweep | None:
+    """The sweep stored from this plan's current run folder, if it has been finished."""
+    path = plan.folder / RUN_FILE
+    if not path.exists():
+        return None
+    run_key = f"{plan.key}/{json.loads(path.read_text())['run_id']}"
+    return FidelitySweep.objects.filter(run_key=run_key).first()
+
+
 def fidelity_sweep_prepare(
     *,
     plan: SweepPlan,
@@ -245,6 +254,8 @@ def fidelity_sweep_run_block(
             f"classes {unknown} are not in this sweep's {len(plan.classes)} classes; "
             "sweep a block of its own classes."
         )
+    if fidelity_sweep_finished(plan=plan) is not None:
+        return list(classes)  # combined already (and its activations copy deleted)
     test_set = _load_test_set(plan)
     bank = scenario_feature_bank(scenario=plan.scenario, device=device)
     indices = scenario_class_indices(scenario=plan.scenario)
@@ -276,7 +287,7 @@ def fidelity_sweep_finish(*, plan: SweepPlan, progress: Progress | None = None) 
     Once per run: called again (a combine redone, a command rerun), it returns the
     row it created. Every class must be done (ValidationError naming the missing ones).
     """
-    from explainers.ice.sweep_engine import combine, load_results, run_meta
+    from explainers.ice.sweep_engine import ACTIVATIONS_SUFFIX, combine, load_results, run_meta
 
     run = _run_file(plan)
     run_key = f"{plan.key}/{run['run_id']}"
@@ -334,6 +345,10 @@ def fidelity_sweep_finish(*, plan: SweepPlan, progress: Progress | None = None) 
             )
     except IntegrityError:  # another process combined the same run meanwhile
         record = FidelitySweep.objects.get(run_key=run_key)
+    # The held-out activations copied for the workers duplicate the feature bank (20 GB
+    # at ImageNet scale); the row is stored, so nothing reads them again. The rest of
+    # the folder (settings, logits, class results) stays as the run's record.
+    (plan.folder / TEST_SET.replace(".npz", ACTIVATIONS_SUFFIX)).unlink(missing_ok=True)
     report(progress, 1.0, "fidelity sweep done")
     return record
 
@@ -364,10 +379,15 @@ def fidelity_sweep_run(
 
     In one process, class by class, resuming the run folder of the same settings
     (``fresh`` starts over). Run again once finished, it returns the same row.
+    Finished, the run folder keeps ``run.json``, ``test-set.npz`` (the model's logits,
+    labels and rows per class) and one small result per class; the copy of the
+    held-out activations is deleted.
     """
     plan = fidelity_sweep_plan(
         scenario=scenario, reducers=reducers, n_components=n_components, classes=classes, seed=seed
     )
+    if not fresh and (finished := fidelity_sweep_finished(plan=plan)) is not None:
+        return finished
     fidelity_sweep_prepare(
         plan=plan, device=device, fresh=fresh, progress=scaled(progress, 0.0, 0.1)
     )

@@ -122,8 +122,7 @@ def test_the_service_equals_the_core_sweep_and_keeps_only_results(scenario, coun
         "class-00002.npz",
         "class-00003.npz",
         "run.json",
-        "test-set.activations.npy",
-        "test-set.npz",
+        "test-set.npz",  # its activations copy deleted once combined
     ]
     # The sidecar says what ran, where, with what.
     with default_storage.open(sweep.sidecar, "rb") as stream:
@@ -257,3 +256,15 @@ def test_bad_input_fails_before_anything_is_written(scenario):
                 progress=lambda fraction, step: None,
             )
     assert not (Path(settings.ICELAB_HOME) / "sweeps").exists()
+
+
+def test_the_admin_shows_the_runs_caption_and_sidecar(admin_client, scenario):
+    from django.urls import reverse
+
+    sweep = _run(scenario)
+    page = admin_client.get(
+        reverse("admin:explainers_fidelitysweep_change", args=[sweep.pk])
+    ).content.decode()
+    assert "4 classes, 40 test images, c&#x27; = 2..4" in page
+    assert "JSON sidecar" in page and sweep.sidecar in page
+    assert sweep.run_key.split("/")[0] in page
