@@ -268,3 +268,29 @@ def test_the_admin_shows_the_runs_caption_and_sidecar(admin_client, scenario):
     assert "4 classes, 40 test images, c&#x27; = 2..4" in page
     assert "JSON sidecar" in page and sweep.sidecar in page
     assert sweep.run_key.split("/")[0] in page
+
+
+def test_finishing_before_every_class_is_done_names_what_is_missing(scenario):
+    from django.core.exceptions import ValidationError
+
+    from explainers.services.fidelity import (
+        fidelity_sweep_plan_of_run,
+        fidelity_sweep_prepare,
+        fidelity_sweep_run_block,
+    )
+
+    plan = fidelity_sweep_plan(
+        scenario=scenario, reducers=("pca",), n_components=(2,), classes=CLASSES, seed=0
+    )
+    with pytest.raises(ValidationError, match="no prepared sweep"):
+        fidelity_sweep_finish(plan=plan)
+    with pytest.raises(ValidationError, match="holds no prepared sweep"):
+        fidelity_sweep_plan_of_run(plan.key)
+    fidelity_sweep_prepare(plan=plan, device="cpu")
+    assert fidelity_sweep_plan_of_run(plan.key) == plan
+    fidelity_sweep_run_block(plan=plan, classes=CLASSES[:2], device="cpu")
+    with pytest.raises(ValidationError, match="class-00002.npz is missing"):
+        fidelity_sweep_finish(plan=plan)
+    with pytest.raises(ValidationError, match="not in this sweep"):
+        fidelity_sweep_run_block(plan=plan, classes=["class_09"], device="cpu")
+    assert FidelitySweep.objects.count() == 0
