@@ -198,12 +198,17 @@ def fidelity_sweep_prepare(
 
     ``fresh`` deletes the folder first (its class results too), so the sweep starts over.
     """
-    from explainers.ice.sweep_engine import SweepTestSet
+    from explainers.ice.sweep_engine import ACTIVATIONS_SUFFIX, SweepTestSet
 
     folder = plan.folder
+    prepared = (folder / TEST_SET).exists() and (folder / RUN_FILE).exists()
+    if prepared and not (folder / TEST_SET.replace(".npz", ACTIVATIONS_SUFFIX)).exists():
+        # Finished (its activations copy deleted) but its row is gone (deleted in the
+        # admin, another database): nothing can resume from it, so it starts over.
+        fresh = fresh or fidelity_sweep_finished(plan=plan) is None
     if fresh and folder.exists():
         shutil.rmtree(folder)
-    if (folder / TEST_SET).exists() and (folder / RUN_FILE).exists():
+    elif prepared:
         return folder
     started_at = time.time()
     started = time.perf_counter()

@@ -139,6 +139,13 @@ def test_the_service_equals_the_core_sweep_and_keeps_only_results(scenario, coun
     assert FidelitySweep.objects.count() == 1
     assert fidelity_sweep_finish(plan=plan).pk == sweep.pk
 
+    # Its row deleted, the finished folder (activations copy gone) cannot resume: it starts over.
+    sweep.delete()
+    again = _run(scenario)
+    assert counted == [0, 1, 2, 3]
+    assert again.run_key != sweep.run_key
+    assert_same_table(again.table, sweep.table)
+
 
 def test_a_killed_command_resumes_without_refitting_done_classes(scenario, monkeypatch, counted):
     original = engine.sweep_class  # counts into ``counted``

@@ -62,7 +62,10 @@ def test_two_workers_give_the_single_process_table(scenario, imagefolder, checkp
         "device": "cpu",
         "classes_per_unit": 1,
     }
-    with celery_workers(tmp_path, 2) as workers:
+    # A folder of their own: this process's ICELAB_HOME is tmp_path / "home".
+    folder = tmp_path / "workers"
+    folder.mkdir()
+    with celery_workers(folder, 2) as workers:
         output = workers.run_script(SCRIPT, str(imagefolder), str(checkpoint), json.dumps(params))
         job = json.loads(output.strip().splitlines()[-1])
         assert job["status"] == "succeeded", (job, workers.log_tails())
