@@ -242,11 +242,30 @@ class FidelitySweep(models.Model):
         default=list, help_text="One row per (reducer, c'): fid_c, fid_r, accuracy, …"
     )
     figure = models.CharField(max_length=300, blank=True, help_text="Storage name of the plot.")
+    sidecar = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Storage name of the plot's JSON sidecar: table, settings, versions, device, timings.",
+    )
+    run_key = models.CharField(
+        max_length=120,
+        blank=True,
+        default="",
+        help_text="The run folder and run id it was combined from (ICELAB_HOME/sweeps); "
+        "one sweep per run, so a combine done twice adds no row.",
+    )
     seconds = models.FloatField(default=0.0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run_key"],
+                condition=~models.Q(run_key=""),
+                name="one_fidelity_sweep_per_run",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"fidelity sweep of {self.scenario} ({', '.join(self.reducers)})"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.contrib import admin
+from django.core.files.storage import default_storage
 from django.utils.html import format_html, format_html_join
 
 from ..models import Concept, ExplainerRun, FidelitySweep, RunStatus
@@ -167,6 +170,7 @@ class FidelitySweepAdmin(admin.ModelAdmin):
         "seed",
         "seconds",
         "plot",
+        "record",
         "results",
     ]
     readonly_fields = fields
@@ -190,6 +194,24 @@ class FidelitySweepAdmin(admin.ModelAdmin):
         return format_html(
             '<img src="{}" alt="accuracy, Fid_c and Fid_r against c\'" style="max-width:100%">',
             stored_file_url(sweep.figure),
+        )
+
+    @admin.display(description="run")
+    def record(self, sweep: FidelitySweep):
+        """The caption (versions, device, timings), the JSON sidecar and the run folder."""
+        if not sweep.sidecar:
+            return "—"  # stored before sidecars existed
+        try:
+            with default_storage.open(sweep.sidecar, "rb") as stream:
+                caption = json.load(stream).get("caption", "")
+        except (OSError, ValueError):
+            caption = "(the sidecar cannot be read)"
+        return format_html(
+            '{}<br><a href="{}">JSON sidecar</a> (table, settings, versions, device, timings)'
+            "<br>run folder: <code>$ICELAB_HOME/sweeps/{}</code>",
+            caption,
+            stored_file_url(sweep.sidecar),
+            sweep.run_key.split("/")[0],
         )
 
     @admin.display(description="table")

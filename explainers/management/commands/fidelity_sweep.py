@@ -1,4 +1,8 @@
-"""Run a fidelity sweep in the foreground (the admin runs the same service as a job)."""
+"""Run a fidelity sweep in the foreground (the admin runs the same service as a job).
+
+Class by class into the sweep's run folder (``$ICELAB_HOME/sweeps/…``): run again after
+a kill, it resumes where it stopped; run again once finished, it prints the same sweep.
+"""
 
 from __future__ import annotations
 
@@ -41,7 +45,16 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--device", default="auto")
-        parser.add_argument("--out", help="Also copy the plot (PNG) to this file.")
+        parser.add_argument(
+            "--fresh",
+            action="store_true",
+            help="Discard the run folder of these settings (its finished classes too) and start over.",
+        )
+        parser.add_argument(
+            "--out",
+            help="Also copy the plot (PNG) to this file, and its JSON sidecar (table, settings, "
+            "versions, device, timings) beside it with the suffix .json.",
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON object on stdout.")
 
     def handle(self, *args, **options) -> None:
@@ -56,19 +69,28 @@ class Command(BaseCommand):
                 classes=classes,
                 seed=options["seed"],
                 device=options["device"],
+                fresh=options["fresh"],
                 progress=progress,
             )
+        sidecar = _sidecar(sweep)
         if options["out"]:
-            Path(options["out"]).parent.mkdir(parents=True, exist_ok=True)
-            with (
-                default_storage.open(sweep.figure, "rb") as source,
-                open(options["out"], "wb") as target,
-            ):
+            out = Path(options["out"])
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with default_storage.open(sweep.figure, "rb") as source, open(out, "wb") as target:
                 shutil.copyfileobj(source, target)
+            if sidecar:
+                out.with_suffix(".json").write_text(json.dumps(sidecar, indent=2) + "\n")
         if options["json"]:
             self.stdout.write(
                 json.dumps(
-                    {"fidelity_sweep": sweep.pk, "table": sweep.table, "plot": options["out"]}
+                    {
+                        "fidelity_sweep": sweep.pk,
+                        "run": sweep.run_key,
+                        "table": sweep.table,
+                        "plot": options["out"],
+                        "caption": sidecar.get("caption"),
+                        "meta": sidecar.get("settings", {}).get("meta"),
+                    }
                 )
             )
         else:
@@ -77,3 +99,12 @@ class Command(BaseCommand):
                     f"{row['reducer']:>7} c'={row['n_components']:<3} accuracy={row['accuracy']:.3f} "
                     f"fid_c={row['fid_c']:.3f} fid_r={row['fid_r']:.3f}"
                 )
+            if sidecar.get("caption"):
+                self.stdout.write(sidecar["caption"])
+
+
+def _sidecar(sweep) -> dict:
+    if not sweep.sidecar:
+        return {}  # stored before sidecars existed
+    with default_storage.open(sweep.sidecar, "rb") as stream:
+        return json.load(stream)
