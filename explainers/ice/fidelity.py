@@ -298,11 +298,12 @@ def fidelity_sweep(
         classes already done, so a killed sweep resumes.
     """
     from .sweep_engine import SweepTestSet, check_sweep_settings, combine, run_meta, run_sweep
+    from .sweep_test_set import check_test_classes
 
     classes = sorted(int(g) for g in train_features)
     if not classes:
         raise ValueError("train_features is empty; give at least one class's activations.")
-    _check_keys(classes, test_features)
+    check_test_classes(test_features, classes)
     reducers, n_components = check_sweep_settings(reducers, n_components, top_k)
     device = resolve_device(device)
     started = time.perf_counter()
@@ -358,18 +359,6 @@ def fidelity_sweep_images(
     return fidelity_sweep(
         extractor.head, train, test, device=device, batch_size=batch_size, **kwargs
     )
-
-
-def _check_keys(classes: list[int], test_features: Mapping) -> None:
-    if not test_features:
-        raise ValueError(
-            "test_features is empty; give held-out activations for at least one class."
-        )
-    missing = sorted(set(int(g) for g in test_features) - set(classes))
-    if missing:
-        raise ValueError(
-            f"test_features has classes {missing} without training activations; every test class needs its explainer."
-        )
 
 
 def _cpu(x: object) -> object:

@@ -30,7 +30,6 @@ import json
 import platform
 import time
 import warnings
-import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,14 +42,15 @@ from .devices import resolve_device
 from .explainer import approximate_logits
 from .features import Head, check_activations
 from .fidelity import _TABLE_COLUMNS, DEFAULT_EPSILON, FidelitySweep, fidelity_scores
-from .files import atomic_file
 from .progress import Progress, report_count
 from .sweep_test_set import (  # noqa: F401 (re-exported: the engine's public names)
     ACTIVATIONS_SUFFIX,
     RESULT_FORMAT,
+    UNREADABLE,
     Activations,
     CorruptResultError,
     SweepTestSet,
+    save_npz,
 )
 
 # Activations for run_sweep: an array per class, or a function that loads it when
@@ -100,17 +100,16 @@ class ClassResult:
             "fit_seconds": self.fit_seconds,
             "settings": self.settings,
         }
-        with atomic_file(path) as stream:
-            np.savez(
-                stream,
-                meta=np.array(json.dumps(meta)),
-                rows=self.rows,
-                values=self.values,
-                n_iter=self.n_iter,
-                converged=self.converged,
-                reconstruction_err=self.reconstruction_err,
-                eval_seconds=self.eval_seconds,
-            )
+        save_npz(
+            path,
+            meta,
+            rows=self.rows,
+            values=self.values,
+            n_iter=self.n_iter,
+            converged=self.converged,
+            reconstruction_err=self.reconstruction_err,
+            eval_seconds=self.eval_seconds,
+        )
         return Path(path)
 
     @classmethod
@@ -134,7 +133,7 @@ class ClassResult:
                 )
         except FileNotFoundError:
             raise
-        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as error:
+        except UNREADABLE as error:
             raise CorruptResultError(
                 f"{path} is not a readable class result ({type(error).__name__}: {error}); "
                 "delete it so the class is fitted again (run_sweep does so itself)."

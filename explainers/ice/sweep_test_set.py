@@ -26,6 +26,28 @@ from .files import atomic_file
 RESULT_FORMAT = 1
 ACTIVATIONS_SUFFIX = ".activations.npy"
 Activations = torch.Tensor | np.ndarray
+# What np.load and the meta's json raise for a file that is truncated or not ours.
+UNREADABLE = (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile)
+
+
+def check_test_classes(test_features: Mapping, classes: Sequence[int]) -> None:
+    """Held-out activations are given, and only for swept classes (each needs its explainer)."""
+    if not test_features:
+        raise ValueError(
+            "test_features is empty; give held-out activations for at least one class."
+        )
+    missing = sorted(set(int(g) for g in test_features) - set(int(g) for g in classes))
+    if missing:
+        raise ValueError(
+            f"test_features has classes {missing} without training activations; "
+            "every test class needs its explainer."
+        )
+
+
+def save_npz(path: str | Path, meta: dict, **arrays: np.ndarray) -> None:
+    """Arrays and a JSON ``meta`` in one ``.npz``, written atomically (no pickles)."""
+    with atomic_file(path) as stream:
+        np.savez(stream, meta=np.array(json.dumps(meta)), **arrays)
 
 
 class CorruptResultError(ValueError):
@@ -106,16 +128,7 @@ class SweepTestSet:
         have no held-out images (it still competes as a candidate).
         """
         classes = tuple(int(g) for g in classes)
-        if not test_features:
-            raise ValueError(
-                "test_features is empty; give held-out activations for at least one class."
-            )
-        missing = sorted(set(int(g) for g in test_features) - set(classes))
-        if missing:
-            raise ValueError(
-                f"test_features has classes {missing} without training activations; "
-                "every test class needs its explainer."
-            )
+        check_test_classes(test_features, classes)
         parts, labels, logits = [], [], []
         with torch.no_grad():
             for g, activations in test_features.items():
@@ -175,15 +188,14 @@ class SweepTestSet:
             "fingerprint": self.fingerprint,
             "feature_shape": [h, w, c],
         }
-        with atomic_file(path) as stream:
-            np.savez(
-                stream,
-                meta=np.array(json.dumps(meta)),
-                logits=self.logits,
-                labels=self.labels,
-                needed=np.concatenate(self.needed).astype(np.int64),
-                needed_counts=np.array([len(rows) for rows in self.needed], dtype=np.int64),
-            )
+        save_npz(
+            path,
+            meta,
+            logits=self.logits,
+            labels=self.labels,
+            needed=np.concatenate(self.needed).astype(np.int64),
+            needed_counts=np.array([len(rows) for rows in self.needed], dtype=np.int64),
+        )
         return path
 
     @classmethod
@@ -200,7 +212,7 @@ class SweepTestSet:
             fingerprint = str(meta["fingerprint"])
         except FileNotFoundError:
             raise
-        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as error:
+        except UNREADABLE as error:
             raise CorruptResultError(
                 f"{path} is not a readable sweep test set ({error}); build and save it again."
             ) from error
