@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config import deploy
-from tests.explainers.test_celery_worker import BROKER, _worker_database
+from tests.explainers.test_celery_worker import BROKER, _worker_database, process_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,19 +64,14 @@ def celery_workers(folder: Path, n: int = 2, *, include: str = "", **env: str) -
     """``n`` workers on a migrated database of their own; ``env`` adds settings (strings)."""
     database_url, cleanup = _worker_database(folder)
     queue = f"test-{uuid.uuid4().hex[:8]}"  # no message of another run reaches these workers
-    environment = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "icelab-tests-not-secret",
-        "ICELAB_HOME": str(folder / "home"),
-        "DATABASE_URL": database_url,
-        "CELERY_BROKER_URL": BROKER,
-        "CELERY_RESULT_BACKEND": "",
-        "ICELAB_GPU_QUEUE": queue,
-        "PYTHONPATH": str(ROOT),
+    environment = process_environment(
+        folder,
+        database_url,
+        CELERY_BROKER_URL=BROKER,
+        CELERY_RESULT_BACKEND="",
+        ICELAB_GPU_QUEUE=queue,
         **env,
-    }
+    )
     command = deploy.with_option(deploy.GPU_WORKER, "queues", queue)
     command += ["--without-mingle", "--without-gossip"]
     if include:

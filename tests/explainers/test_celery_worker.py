@@ -61,6 +61,21 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def process_environment(folder: Path, database_url: str, **settings_env: str) -> dict[str, str]:
+    """The environment of a Django process of the test's own (a worker, a command): production
+    settings on ``database_url``, ``ICELAB_HOME`` in ``folder``; ``settings_env`` adds to it."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "icelab-tests-not-secret",
+        "ICELAB_HOME": str(folder / "home"),
+        "DATABASE_URL": database_url,
+        "PYTHONPATH": str(ROOT),
+        **settings_env,
+    }
+
+
 def _worker_database(folder: Path):
     """(DATABASE_URL for the subprocesses, cleanup function)."""
     default = settings.DATABASES["default"]
@@ -91,16 +106,9 @@ def worker(tmp_path_factory):
     """A migrated database of its own and a Celery worker on Redis consuming the gpu and default queues."""
     folder = tmp_path_factory.mktemp("celery-worker")
     database_url, cleanup = _worker_database(folder)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "icelab-tests-not-secret",
-        "ICELAB_HOME": str(folder / "home"),
-        "DATABASE_URL": database_url,
-        "CELERY_BROKER_URL": BROKER,
-        "CELERY_RESULT_BACKEND": "",
-    }
+    env = process_environment(
+        folder, database_url, CELERY_BROKER_URL=BROKER, CELERY_RESULT_BACKEND=""
+    )
     log_path = folder / "worker.log"
     log = open(log_path, "w")  # noqa: SIM115  (closed at teardown)
     node = f"icelab-test-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"

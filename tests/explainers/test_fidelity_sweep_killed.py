@@ -10,7 +10,6 @@ process).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from config import deploy
-from tests.explainers.test_celery_worker import _worker_database
+from tests.explainers.test_celery_worker import _worker_database, process_environment
 from tests.explainers.test_fidelity_sweep_runs import REDUCERS, assert_same_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,16 +45,7 @@ def own_database(tmp_path):
     folder = tmp_path / "command"
     folder.mkdir()
     database_url, cleanup = _worker_database(folder)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "icelab-tests-not-secret",
-        "ICELAB_HOME": str(folder / "home"),
-        "DATABASE_URL": database_url,
-        "CELERY_BROKER_URL": "",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = process_environment(folder, database_url, CELERY_BROKER_URL="")
     try:
         subprocess.run(
             deploy.local(deploy.MIGRATE) + ["-v", "0"], cwd=ROOT, env=env, check=True, timeout=120
